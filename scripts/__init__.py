@@ -1,0 +1,1 @@
+"""Turn public Telegram channels into a Datasette-published open dataset."""
