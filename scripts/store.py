@@ -1,0 +1,501 @@
+"""Store parsed pages in telegram.db, keeping history.
+
+Storing never parses HTML and never touches the network: it takes `Page` records
+(scripts.model) and an observation time, and writes rows. Every page is written in
+one transaction, so an interrupted run leaves the database as it was before that
+page or with the whole page in it.
+
+History rules ("nothing once seen is lost"):
+- a post's text that differs from its latest version becomes a new `post_versions` row;
+- each observation of views / reactions becomes a snapshot row;
+- channel counters become a `channel_stats` row per observation;
+- a post missing from a re-fetched range gets `deleted_at` (`mark_deleted`), and
+  `post_events` records deletions, restorations and edits.
+
+Observations can arrive out of order (importing an old saved page after a newer
+crawl); current values are only overwritten by an observation at least as recent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from .model import Channel, Page, Post
+
+COUNTERS = ("subscribers", "photos", "videos", "files", "links")
+
+# Table -> (columns, primary key). Columns are created in this order; new ones
+# can be added here and `ensure_schema` adds them to existing databases.
+SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
+    "channels": (
+        {
+            "username": str, "channel_id": int, "title": str, "description": str,
+            "description_html": str, "avatar_url": str, "verified": int,
+            **{c: int for c in COUNTERS},
+            **{f"{c}_text": str for c in COUNTERS},
+            **{f"{c}_precision": int for c in COUNTERS},
+            "first_fetched_at": str, "last_fetched_at": str,
+        },
+        "username",
+    ),
+    "channel_stats": (
+        {
+            "username": str, "fetched_at": str,
+            **{c: int for c in COUNTERS},
+            **{f"{c}_text": str for c in COUNTERS},
+        },
+        ("username", "fetched_at"),
+    ),
+    "posts": (
+        {
+            "channel": str, "id": int, "url": str, "date": str, "text": str, "html": str,
+            "views": int, "views_text": str, "views_precision": int, "edited": int,
+            "author": str, "kind": str,
+            "forwarded_from_name": str, "forwarded_from_channel": str,
+            "forwarded_from_id": int, "forwarded_from_url": str,
+            "forwarded_from_author": str,
+            "reply_to_id": int, "reply_to_channel": str, "reply_to_author": str,
+            "reply_to_text": str, "via_bot": str,
+            "link_preview_url": str, "link_preview_site": str, "link_preview_title": str,
+            "link_preview_description": str, "link_preview_image": str,
+            "grouped_id": str, "album_ids": str, "media_count": int,
+            "media_too_big": int, "media_not_supported": int, "open_in_telegram": int,
+            "service_text": str, "raw_html": str,
+            "language": str, "text_sha256": str, "channel_id": int,
+            "first_seen_at": str, "last_seen_at": str, "deleted_at": str,
+            "fetch_id": int,
+        },
+        ("channel", "id"),
+    ),
+    "post_versions": (
+        {
+            "channel": str, "post_id": int, "version": int, "text": str, "html": str,
+            "text_sha256": str, "edited": int, "first_seen_at": str, "last_seen_at": str,
+        },
+        ("channel", "post_id", "version"),
+    ),
+    "post_events": (
+        {"channel": str, "post_id": int, "at": str, "event": str, "detail": str},
+        ("channel", "post_id", "at", "event"),
+    ),
+    "view_snapshots": (
+        {"channel": str, "post_id": int, "fetched_at": str, "views": int, "views_text": str},
+        ("channel", "post_id", "fetched_at"),
+    ),
+    "reaction_snapshots": (
+        {
+            "channel": str, "post_id": int, "fetched_at": str, "reaction": str,
+            "count": int, "count_text": str,
+        },
+        ("channel", "post_id", "fetched_at", "reaction"),
+    ),
+    "media": (
+        {
+            "channel": str, "post_id": int, "position": int, "kind": str, "message_id": int,
+            "url": str, "thumbnail_url": str, "duration_seconds": int, "duration_text": str,
+            "title": str, "performer": str, "size_text": str, "width": int, "height": int,
+            "latitude": float, "longitude": float, "phone": str, "too_big": int,
+            "poll_question": str, "poll_type": str,
+        },
+        ("channel", "post_id", "position"),
+    ),
+    "poll_options": (
+        {
+            "channel": str, "post_id": int, "media_position": int, "position": int,
+            "text": str, "percent": int,
+        },
+        ("channel", "post_id", "media_position", "position"),
+    ),
+    "links": (
+        {"channel": str, "post_id": int, "position": int, "url": str, "domain": str, "text": str},
+        ("channel", "post_id", "position"),
+    ),
+    "hashtags": (
+        {"channel": str, "post_id": int, "hashtag": str},
+        ("channel", "post_id", "hashtag"),
+    ),
+    "mentions": (
+        {"channel": str, "post_id": int, "username": str},
+        ("channel", "post_id", "username"),
+    ),
+    "reactions": (
+        {
+            "channel": str, "post_id": int, "reaction": str, "position": int, "emoji": str,
+            "custom_emoji_id": str, "count": int, "count_text": str, "paid": int,
+        },
+        ("channel", "post_id", "reaction"),
+    ),
+    "fetches": (
+        {
+            "id": int, "url": str, "fetched_at": str, "status": int, "sha256": str,
+            "bytes": int, "duration_ms": int, "channel": str, "posts": int,
+            "source": str, "problems": str,
+        },
+        "id",
+    ),
+    "problems": (
+        {"id": int, "source": str, "seen_at": str, "sha256": str, "message": str},
+        "id",
+    ),
+}
+
+# Rows that belong to a post and are replaced whenever the post is observed again.
+POST_CHILDREN = ("media", "poll_options", "links", "hashtags", "mentions", "reactions")
+
+INDEXES = [
+    ("posts", ["date"]),
+    ("posts", ["forwarded_from_channel"]),
+    ("posts", ["kind"]),
+    ("posts", ["deleted_at"]),
+    ("links", ["domain"]),
+    ("hashtags", ["hashtag"]),
+    ("mentions", ["username"]),
+    ("fetches", ["sha256"]),
+]
+
+FTS_COLUMNS = ["text", "link_preview_title", "link_preview_description", "forwarded_from_name"]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_text(text: str | None) -> str:
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    db = sqlite_utils.Database(path)
+    # WAL keeps readers (a running Datasette) unblocked while a crawl writes.
+    db.enable_wal()
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    for name, (columns, pk) in SCHEMA.items():
+        table = db[name]
+        if not table.exists():
+            table.create(columns, pk=pk, not_null=_pk_columns(pk))
+        else:
+            missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
+            for column, column_type in missing.items():
+                table.add_column(column, column_type)
+    for table, columns in INDEXES:
+        db[table].create_index(columns, if_not_exists=True)
+    if not db["posts_fts"].exists():
+        db["posts"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="unicode61 remove_diacritics 2")
+
+
+def _pk_columns(pk) -> set[str]:
+    return {pk} if isinstance(pk, str) else set(pk)
+
+
+# --- rows from records (pure) -------------------------------------------------
+
+
+def channel_row(channel: Channel, observed_at: str) -> dict:
+    row = {
+        "username": channel.username,
+        "channel_id": channel.channel_id,
+        "title": channel.title,
+        "description": channel.description,
+        "description_html": channel.description_html,
+        "avatar_url": channel.avatar_url,
+        "verified": int(channel.verified),
+        "last_fetched_at": observed_at,
+    }
+    for name in COUNTERS:
+        count = channel.counters.get(name)
+        if count is not None:
+            row[name] = count.value
+            row[f"{name}_text"] = count.text
+            row[f"{name}_precision"] = count.precision
+    return row
+
+
+def channel_stats_row(channel: Channel, observed_at: str) -> dict:
+    row = {"username": channel.username, "fetched_at": observed_at}
+    for name in COUNTERS:
+        count = channel.counters.get(name)
+        row[name] = count.value if count else None
+        row[f"{name}_text"] = count.text if count else None
+    return row
+
+
+def post_row(post: Post) -> dict:
+    return {
+        "channel": post.channel,
+        "id": post.id,
+        "url": post.url,
+        "date": post.date,
+        "text": post.text,
+        "html": post.html,
+        "views": post.views,
+        "views_text": post.views_text,
+        "views_precision": post.views_precision,
+        "edited": int(post.edited),
+        "author": post.author,
+        "kind": post.content_kind,
+        "forwarded_from_name": post.forwarded_from_name,
+        "forwarded_from_channel": post.forwarded_from_channel,
+        "forwarded_from_id": post.forwarded_from_id,
+        "forwarded_from_url": post.forwarded_from_url,
+        "forwarded_from_author": post.forwarded_from_author,
+        "reply_to_id": post.reply_to_id,
+        "reply_to_channel": post.reply_to_channel,
+        "reply_to_author": post.reply_to_author,
+        "reply_to_text": post.reply_to_text,
+        "via_bot": post.via_bot,
+        "link_preview_url": post.link_preview_url,
+        "link_preview_site": post.link_preview_site,
+        "link_preview_title": post.link_preview_title,
+        "link_preview_description": post.link_preview_description,
+        "link_preview_image": post.link_preview_image,
+        "grouped_id": post.grouped_id,
+        "album_ids": json.dumps(post.album_ids) if post.album_ids else None,
+        "media_count": len(post.media),
+        "media_too_big": int(post.media_too_big),
+        "media_not_supported": int(post.media_not_supported),
+        "open_in_telegram": int(post.open_in_telegram),
+        "service_text": post.service_text,
+        "raw_html": post.raw_html,
+        "text_sha256": sha256_text(post.text),
+        "channel_id": post.channel_id,
+    }
+
+
+def post_children(post: Post) -> dict[str, list[dict]]:
+    key = {"channel": post.channel, "post_id": post.id}
+    media, options = [], []
+    for item in post.media:
+        row = asdict(item)
+        poll_options = row.pop("poll_options")
+        row["too_big"] = int(row["too_big"])
+        media.append({**key, **row})
+        options.extend(
+            {**key, "media_position": item.position, **option} for option in poll_options
+        )
+    return {
+        "media": media,
+        "poll_options": options,
+        "links": [
+            {**key, "position": i, "url": link.url, "domain": link.domain, "text": link.text}
+            for i, link in enumerate(post.links)
+        ],
+        "hashtags": [{**key, "hashtag": tag} for tag in dict.fromkeys(post.hashtags)],
+        "mentions": [{**key, "username": name} for name in dict.fromkeys(post.mentions)],
+        "reactions": [
+            {
+                **key,
+                "reaction": reaction_key(r),
+                "position": r.position,
+                "emoji": r.emoji or r.custom_emoji_id or ("paid" if r.paid else None),
+                "custom_emoji_id": r.custom_emoji_id,
+                "count": r.count,
+                "count_text": r.count_text,
+                "paid": int(r.paid),
+            }
+            for r in post.reactions
+        ],
+    }
+
+
+def reaction_key(reaction) -> str:
+    if reaction.paid:
+        return "paid"
+    if reaction.custom_emoji_id:
+        return f"custom:{reaction.custom_emoji_id}"
+    return reaction.emoji or f"position:{reaction.position}"
+
+
+# --- writing (I/O) --------------------------------------------------------------
+
+
+def save_page(
+    db: sqlite_utils.Database,
+    page: Page,
+    observed_at: str,
+    fetch: dict | None = None,
+) -> dict:
+    """Store one parsed page in one transaction. Returns counts of what changed.
+
+    `fetch` is the `fetches` row describing where the page came from (url, status,
+    sha256, ...); it is written in the same transaction.
+    """
+    summary = {"posts": 0, "new": 0, "edited": 0, "restored": 0, "unknown": 0}
+    with db.atomic():
+        fetch_id = None
+        if fetch is not None:
+            fetch_id = db["fetches"].upsert({**fetch, "posts": len(page.posts)}, pk="id").last_pk
+        if page.channel is not None:
+            save_channel(db, page.channel, observed_at)
+        for post in page.posts:
+            outcome = save_post(db, post, observed_at, fetch_id)
+            summary["posts"] += 1
+            summary["unknown"] += post.kind == "unknown"
+            for event in outcome:
+                summary[event] += 1
+    return summary
+
+
+def save_channel(db: sqlite_utils.Database, channel: Channel, observed_at: str) -> None:
+    existing = _get(db, "channels", channel.username)
+    row = channel_row(channel, observed_at)
+    if existing is None:
+        db["channels"].insert({**row, "first_fetched_at": observed_at})
+    elif observed_at >= (existing["last_fetched_at"] or ""):
+        # Keep values the page does not show (an embed page has no counters).
+        db["channels"].update(
+            channel.username,
+            {k: v for k, v in row.items() if v is not None},
+        )
+        if observed_at < (existing["first_fetched_at"] or observed_at):
+            db["channels"].update(channel.username, {"first_fetched_at": observed_at})
+    else:
+        db["channels"].update(channel.username, {"first_fetched_at": min(observed_at, existing["first_fetched_at"] or observed_at)})
+    if channel.counters:
+        db["channel_stats"].upsert(channel_stats_row(channel, observed_at), pk=("username", "fetched_at"))
+
+
+def save_post(
+    db: sqlite_utils.Database, post: Post, observed_at: str, fetch_id: int | None = None
+) -> list[str]:
+    """Upsert one post with its children and history rows. Returns events."""
+    events = []
+    key = (post.channel, post.id)
+    existing = _get(db, "posts", key)
+    row = post_row(post)
+    row["fetch_id"] = fetch_id
+    if existing is None:
+        db["posts"].insert({**row, "first_seen_at": observed_at, "last_seen_at": observed_at})
+        events.append("new")
+        _event(db, post, observed_at, "first_seen")
+        is_latest = True
+    else:
+        is_latest = observed_at >= (existing["last_seen_at"] or "")
+        changes = {"first_seen_at": min(existing["first_seen_at"] or observed_at, observed_at)}
+        if is_latest:
+            changes.update(row, last_seen_at=observed_at)
+            if existing["deleted_at"] is not None:
+                changes["deleted_at"] = None
+                events.append("restored")
+                _event(db, post, observed_at, "restored", f"was deleted_at {existing['deleted_at']}")
+        db["posts"].update(key, changes)
+    if post.kind != "unknown":
+        if save_version(db, post, observed_at, row["text_sha256"]):
+            if existing is not None:
+                events.append("edited")
+                _event(db, post, observed_at, "edited")
+    if post.views is not None:
+        db["view_snapshots"].upsert(
+            {
+                "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
+                "views": post.views, "views_text": post.views_text,
+            },
+            pk=("channel", "post_id", "fetched_at"),
+        )
+    children = post_children(post)
+    if children["reactions"]:
+        db["reaction_snapshots"].upsert_all(
+            [
+                {
+                    "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
+                    "reaction": r["reaction"], "count": r["count"], "count_text": r["count_text"],
+                }
+                for r in children["reactions"]
+            ],
+            pk=("channel", "post_id", "fetched_at", "reaction"),
+        )
+    if is_latest:
+        replace_children(db, post.channel, post.id, children)
+    return events
+
+
+def save_version(db: sqlite_utils.Database, post: Post, observed_at: str, digest: str) -> bool:
+    """Add a version when the text differs from the latest one. True if added."""
+    latest = db.execute(
+        "select version, text_sha256, first_seen_at, last_seen_at from post_versions "
+        "where channel = ? and post_id = ? order by version desc limit 1",
+        [post.channel, post.id],
+    ).fetchone()
+    if latest is not None and latest[1] == digest:
+        db.execute(
+            "update post_versions set last_seen_at = max(last_seen_at, ?), "
+            "first_seen_at = min(first_seen_at, ?) "
+            "where channel = ? and post_id = ? and version = ?",
+            [observed_at, observed_at, post.channel, post.id, latest[0]],
+        )
+        return False
+    if latest is not None and observed_at < latest[3]:
+        # An older observation of a text we no longer hold as latest: record it
+        # only if it is new to us, without reordering history.
+        known = db.execute(
+            "select 1 from post_versions where channel = ? and post_id = ? and text_sha256 = ?",
+            [post.channel, post.id, digest],
+        ).fetchone()
+        if known:
+            return False
+    db["post_versions"].insert(
+        {
+            "channel": post.channel,
+            "post_id": post.id,
+            "version": (latest[0] + 1) if latest else 1,
+            "text": post.text,
+            "html": post.html,
+            "text_sha256": digest,
+            "edited": int(post.edited),
+            "first_seen_at": observed_at,
+            "last_seen_at": observed_at,
+        }
+    )
+    return latest is not None
+
+
+def replace_children(db: sqlite_utils.Database, channel: str, post_id: int, children: dict) -> None:
+    for table in POST_CHILDREN:
+        db.execute(f"delete from [{table}] where channel = ? and post_id = ?", [channel, post_id])
+        if children[table]:
+            db[table].insert_all(children[table])
+
+
+def mark_deleted(db: sqlite_utils.Database, channel: str, ids, observed_at: str) -> int:
+    """Set deleted_at on posts that are no longer on the site. Returns how many."""
+    count = 0
+    with db.atomic():
+        for post_id in ids:
+            cursor = db.execute(
+                "update posts set deleted_at = ? where channel = ? and id = ? and deleted_at is null",
+                [observed_at, channel, post_id],
+            )
+            if cursor.rowcount:
+                count += 1
+                db["post_events"].upsert(
+                    {"channel": channel, "post_id": post_id, "at": observed_at, "event": "deleted", "detail": None},
+                    pk=("channel", "post_id", "at", "event"),
+                )
+    return count
+
+
+def record_problem(db: sqlite_utils.Database, source: str, message: str, sha256: str | None, seen_at: str) -> None:
+    db["problems"].insert({"source": source, "seen_at": seen_at, "sha256": sha256, "message": message})
+
+
+def _event(db, post: Post, at: str, event: str, detail: str | None = None) -> None:
+    db["post_events"].upsert(
+        {"channel": post.channel, "post_id": post.id, "at": at, "event": event, "detail": detail},
+        pk=("channel", "post_id", "at", "event"),
+    )
+
+
+def _get(db: sqlite_utils.Database, table: str, key) -> dict | None:
+    try:
+        return db[table].get(key)
+    except sqlite_utils.db.NotFoundError:
+        return None
