@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import build
+from . import archive, build, store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +57,47 @@ def rebuild(db_path, archive_path):
         raise click.ClickException(f"{archive_path} does not exist: nothing to rebuild from")
     totals = build.rebuild(archive_path, db_path)
     click.echo(f"rebuilt {db_path} from {totals['fetches']} archived fetches ({totals['posts']} posts)")
+
+
+@cli.command("build")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=ROOT / "channels.yml", show_default=True)
+@click.option("--demo", is_flag=True, default=None, help="Build from the fake Telegram's demo channel.")
+@click.option("--metadata-out", type=click.Path(path_type=Path), default=ROOT / "build" / "metadata.json", show_default=True)
+@db_option
+@archive_option
+def build_command(config_path, demo, metadata_out, db_path, archive_path):
+    """The main job: crawl, build telegram.db, write the metadata Datasette serves."""
+    sys.exit(build.build_dataset(config_path, db_path, archive_path, metadata_out, demo=demo))
+
+
+@cli.command("crawl")
+@click.option("--channel", "channels", multiple=True, help="Crawl this channel (repeatable); default: channels.yml.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=ROOT / "channels.yml", show_default=True)
+@click.option("--base-url", help="Fetch from here instead of https://t.me (a mirror or the fake Telegram).")
+@click.option("--requests-per-second", type=float, help="Rate limit per host (0: none).")
+@click.option("--refresh-days", type=float, help="Re-fetch the posts of the last N days.")
+@db_option
+@archive_option
+def crawl_command(channels, config_path, base_url, requests_per_second, refresh_days, db_path, archive_path):
+    """Crawl channels from t.me into archive.db and telegram.db."""
+    from .crawl import crawl, load_config
+    from .progress import CrawlProgress, summary_table
+
+    config = load_config(config_path)
+    for key, value in (("base_url", base_url), ("requests_per_second", requests_per_second),
+                       ("refresh_days", refresh_days)):
+        if value is not None:
+            config[key] = value
+    names = list(channels) or config["channels"]
+    db, adb = store.open_db(db_path), archive.open_archive(archive_path)
+    with CrawlProgress() as progress:
+        results = crawl(names, db, adb, config, report=progress.report)
+    progress.console.print(summary_table(results))
+    failed = [r for r in results if r.failed]
+    for result in failed:
+        click.echo(f"FAILED {result.error}", err=True)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -71,29 +71,17 @@ def rebuild(archive_path: Path, db_path: Path) -> Counter:
     Builds into a temporary file and swaps it in, so a failed rebuild leaves the
     previous telegram.db untouched.
     """
-    from .crawl import replay_run_end  # deletion inference is the crawler's rule
-
     adb = open_archive(archive_path)
     tmp = db_path.with_name(db_path.name + ".rebuild")
     for leftover in _db_files(tmp):
         leftover.unlink()
     db = open_db(tmp)
     totals = Counter()
-    run_pages: dict = {}
-    current_run = None
     for fetch, body in iter_fetches(adb):
-        run = fetch.get("run_id")
-        if current_run is not None and run != current_run:
-            replay_run_end(db, adb, current_run, run_pages.pop(current_run, []))
-        current_run = run
         outcome = store_fetch(db, fetch, body)
-        if run is not None and outcome.page is not None:
-            run_pages.setdefault(run, []).append((fetch, outcome.page))
         totals["fetches"] += 1
         totals["posts"] += outcome.summary.get("posts", 0)
         totals["problems"] += len(outcome.problems)
-    if current_run is not None:
-        replay_run_end(db, adb, current_run, run_pages.pop(current_run, []))
     db.close()
     for old in _db_files(db_path):
         old.unlink()
@@ -103,3 +91,76 @@ def rebuild(archive_path: Path, db_path: Path) -> Counter:
 
 def _db_files(path: Path) -> list[Path]:
     return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def telegram_reachable(base_url: str, timeout: float = 5.0) -> str | None:
+    """None when base_url answers at all; otherwise why it cannot be reached."""
+    import httpx
+
+    try:
+        httpx.get(base_url, timeout=timeout, follow_redirects=False)
+    except httpx.TransportError as error:
+        return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return None
+
+
+def build_dataset(config_path: Path, db_path: Path, archive_path: Path, metadata_out: Path, demo: bool | None = None) -> int:
+    """The main job: crawl (t.me, or the fake Telegram's demo channel when t.me cannot
+    be reached), then write the metadata Datasette serves. Returns an exit code."""
+    from .crawl import crawl, load_config
+    from .progress import CrawlProgress, summary_table
+
+    config = load_config(config_path)
+    channels = config["channels"]
+    problem = None if demo else telegram_reachable(config["base_url"])
+    if demo or problem:
+        if problem:
+            print(f"{config['base_url']} cannot be reached ({problem}); building the demo dataset from the fake Telegram instead")
+        return _build_demo(db_path, archive_path, metadata_out)
+    db, adb = open_db(db_path), open_archive(archive_path)
+    with CrawlProgress() as progress:
+        results = crawl(channels, db, adb, config, report=progress.report)
+    progress.console.print(summary_table(results))
+    finish(db)
+    write_metadata(metadata_out, demo=False)
+    return 1 if any(r.failed for r in results) else 0
+
+
+def _build_demo(db_path: Path, archive_path: Path, metadata_out: Path) -> int:
+    from .crawl import crawl, load_config
+    from .fake_telegram import demo_server
+    from .progress import CrawlProgress, summary_table
+
+    db, adb = open_db(db_path), open_archive(archive_path)
+    with demo_server() as (base_url, channels):
+        config = {**load_config(None), "base_url": base_url, "requests_per_second": 0}
+        with CrawlProgress() as progress:
+            results = crawl(channels, db, adb, config, report=progress.report)
+        progress.console.print(summary_table(results))
+    finish(db)
+    db["dataset_info"].upsert({"key": "demo", "value": "1"}, pk="key")
+    write_metadata(metadata_out, demo=True)
+    return 0
+
+
+def finish(db) -> None:
+    """Derived data computed over the whole database after a crawl."""
+
+
+def write_metadata(out: Path, demo: bool) -> None:
+    """metadata.yml as Datasette reads it, marked as demo data when it is."""
+    import json
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    metadata = yaml.safe_load((root / "metadata.yml").read_text())
+    if demo:
+        metadata["title"] = "DEMO DATA: " + metadata.get("title", "Telegram channels")
+        metadata["description_html"] = (
+            "<p><strong>This is generated demo data from the project's fake Telegram, "
+            "not a real channel</strong> (t.me could not be reached when it was built).</p>"
+            + metadata.get("description_html", "")
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metadata, indent=2, ensure_ascii=False))

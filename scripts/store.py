@@ -163,7 +163,7 @@ FTS_COLUMNS = ["text", "link_preview_title", "link_preview_description", "forwar
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def sha256_text(text: str | None) -> str:

@@ -1,0 +1,33 @@
+# The two commands of the README: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8001
+
+.PHONY: serve build test bench clean
+
+$(BIN)/activate: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(BIN)/activate
+
+# Crawl the channels of channels.yml (or, where t.me cannot be reached, the fake
+# Telegram's demo channel), build telegram.db, and serve it with Datasette.
+serve: build
+	$(BIN)/datasette serve telegram.db --immutable telegram.db \
+		--metadata build/metadata.json --plugins-dir plugins --template-dir templates \
+		--setting sql_time_limit_ms 3000 --setting max_returned_rows 1000 \
+		--host 127.0.0.1 --port $(PORT)
+
+build: $(BIN)/activate
+	$(BIN)/python -m scripts build
+
+test: $(BIN)/activate
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/activate
+	$(BIN)/python bench/parse.py
+
+clean:
+	rm -rf build telegram.db* archive.db*

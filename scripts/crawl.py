@@ -1,0 +1,337 @@
+"""Crawl channels from t.me: incremental, polite, resumable, keeping history.
+
+The walk for one channel goes from the newest page back with `?before=`:
+- the first time, back to the channel's first post (the backfill);
+- later, back to the newest post already synced, or further to cover the refresh
+  window (the last N days), so that views, reactions, edits and deletions are seen
+  again; then on with an unfinished backfill, from the oldest post stored.
+
+`crawl_state` remembers, per channel, the contiguous range already synced
+(`low_id`..`high_id`) and whether the backfill reached the first post. It only ever
+describes pages already committed, so a crawl killed at any moment resumes without
+gaps: the next walk goes back until it meets that range again.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import sqlite_utils
+import yaml
+
+from .archive import archive_page
+from .fetch import Fetcher, FetchFailed
+from .model import NotTelegramPage, Page
+from .parse import parse_page
+from .pipeline import layout_problem, store_fetch
+from .store import record_problem, utc_now
+
+log = logging.getLogger("scripts")
+
+DEFAULTS = {
+    "channels": ["RusEmbNo"],
+    "base_url": "https://t.me",
+    "requests_per_second": 1.0,
+    "refresh_days": 7,
+    "timeout_seconds": 30,
+    "max_retries": 5,
+}
+
+# A truncated body is fetched again this many times before we keep what it has.
+TRUNCATED_RETRIES = 2
+
+
+class ChannelUnavailable(Exception):
+    """No public preview, or no such channel."""
+
+
+class LayoutChanged(Exception):
+    """t.me served content we cannot read: stop the channel, write nothing from it."""
+
+
+@dataclass
+class ChannelResult:
+    channel: str
+    pages: int = 0
+    posts: int = 0
+    new: int = 0
+    edited: int = 0
+    deleted: int = 0
+    restored: int = 0
+    unknown: int = 0
+    requests: int = 0
+    retries: int = 0
+    backfill_complete: bool = False
+    error: str | None = None  # why the channel stopped early
+    unavailable: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None and not self.unavailable
+
+
+def load_config(path: Path | None) -> dict:
+    config = dict(DEFAULTS)
+    if path is not None and path.exists():
+        config.update(yaml.safe_load(path.read_text()) or {})
+    config["channels"] = [str(c).lstrip("@") for c in config["channels"]]
+    return config
+
+
+def ensure_state(db: sqlite_utils.Database) -> None:
+    db["crawl_state"].create(
+        {
+            "channel": str, "high_id": int, "low_id": int, "backfill_complete": int,
+            "updated_at": str,
+        },
+        pk="channel",
+        if_not_exists=True,
+    )
+
+
+def get_state(db: sqlite_utils.Database, channel: str) -> dict:
+    rows = list(db["crawl_state"].rows_where("lower(channel) = lower(?)", [channel]))
+    return rows[0] if rows else {"channel": channel, "high_id": None, "low_id": None, "backfill_complete": 0}
+
+
+def put_state(db: sqlite_utils.Database, state: dict) -> None:
+    db["crawl_state"].upsert({**state, "updated_at": utc_now()}, pk="channel")
+
+
+def refresh_floor(db: sqlite_utils.Database, channel: str, refresh_days: float, now: datetime) -> int | None:
+    """The oldest stored post id inside the refresh window."""
+    cutoff = (now - timedelta(days=refresh_days)).isoformat(timespec="seconds")
+    row = db.execute(
+        "select min(id) from posts where lower(channel) = lower(?) and date >= ?", [channel, cutoff]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def stop_id(state: dict, floor: int | None) -> int | None:
+    """Walk back from the newest page until a page reaches this id (None: to the end)."""
+    if state["high_id"] is None:
+        return None
+    return min(state["high_id"], floor) if floor is not None else state["high_id"]
+
+
+def page_url(base_url: str, channel: str, before: int | None = None) -> str:
+    url = f"{base_url.rstrip('/')}/s/{channel}"
+    return f"{url}?before={before}" if before is not None else url
+
+
+def older_page_url(base_url: str, channel: str, page: Page, current_url: str) -> str | None:
+    """The next older page: the "load more" link, else <link rel="prev">."""
+    if page.before is not None:
+        return page_url(base_url, channel, page.before)
+    if page.prev_url:
+        return urljoin(current_url, page.prev_url)
+    return None
+
+
+def before_of(url: str) -> int | None:
+    for part in urlsplit(url).query.split("&"):
+        if part.startswith("before="):
+            try:
+                return int(part[len("before="):])
+            except ValueError:
+                return None
+    return None
+
+
+class ChannelCrawler:
+    """Walks one channel's pages; every page is archived, parsed and stored in turn."""
+
+    def __init__(self, channel, db, adb, fetcher: Fetcher, config: dict, report=None):
+        self.name = channel
+        self.db, self.adb, self.fetcher = db, adb, fetcher
+        self.base_url = config["base_url"]
+        self.refresh_days = float(config["refresh_days"])
+        self.result = ChannelResult(channel)
+        self.report = report or (lambda result, note=None: None)
+        self.seen_urls: set[str] = set()
+
+    def run(self) -> ChannelResult:
+        ensure_state(self.db)
+        requests_before, retries_before = self.fetcher.stats.requests, self.fetcher.stats.retries
+        try:
+            self.crawl()
+        except ChannelUnavailable as error:
+            self.result.error, self.result.unavailable = str(error), True
+        except (LayoutChanged, FetchFailed) as error:
+            self.result.error = str(error)
+        finally:
+            self.result.requests = self.fetcher.stats.requests - requests_before
+            self.result.retries = self.fetcher.stats.retries - retries_before
+        return self.result
+
+    def crawl(self) -> None:
+        state = get_state(self.db, self.name)
+        floor = refresh_floor(self.db, state["channel"], self.refresh_days, datetime.now(timezone.utc))
+        first_run = state["high_id"] is None
+        newest = None
+        for page in self.walk(page_url(self.base_url, self.name), stop_at=stop_id(state, floor)):
+            ids = [post.id for post in page.posts]
+            if not ids:
+                continue
+            if newest is None:
+                newest = max(ids)
+                state["channel"] = page.posts[0].channel
+                if first_run:
+                    state["high_id"] = newest  # the walk is contiguous from here down
+            if first_run:
+                state["low_id"] = min(ids + ([state["low_id"]] if state["low_id"] else []))
+                put_state(self.db, state)
+        if self.reached_end:
+            self.finish_backfill(state)
+        if newest is not None:
+            # Everything from the newest post down to the old synced range is stored.
+            state["high_id"] = max(state["high_id"] or 0, newest)
+            state["low_id"] = state["low_id"] or newest
+        put_state(self.db, state)
+        if not state["backfill_complete"] and state["low_id"] is not None:
+            for page in self.walk(page_url(self.base_url, self.name, state["low_id"]), stop_at=None):
+                ids = [post.id for post in page.posts]
+                if ids:
+                    state["low_id"] = min(state["low_id"], min(ids))
+                    put_state(self.db, state)
+            if self.reached_end:
+                self.finish_backfill(state)
+            put_state(self.db, state)
+        self.result.backfill_complete = bool(state["backfill_complete"])
+
+    def finish_backfill(self, state: dict) -> None:
+        state["backfill_complete"] = 1
+        if self.oldest_seen is not None:
+            state["low_id"] = min(state["low_id"] or self.oldest_seen, self.oldest_seen)
+
+    def walk(self, url: str, stop_at: int | None):
+        """Yield stored pages from `url` back until `stop_at`, the first post, or a loop.
+
+        Sets `reached_end` when there is nothing older. Pages without a "more" link
+        are followed by their <link rel="prev">, and if that is missing too, by one
+        `?before=<oldest id>` probe, since channels need not start at id 1.
+        """
+        self.reached_end = False
+        self.oldest_seen = None
+        first = url == page_url(self.base_url, self.name)
+        while url:
+            page = self.fetch_page(url, first=first)
+            first = False
+            yield page
+            ids = [post.id for post in page.posts]
+            if not ids:
+                self.reached_end = True  # an empty older page: nothing before it
+                return
+            oldest = min(ids)
+            self.oldest_seen = oldest if self.oldest_seen is None else min(self.oldest_seen, oldest)
+            if stop_at is not None and oldest <= stop_at:
+                return  # met the synced range: everything below is stored
+            next_url = older_page_url(self.base_url, self.name, page, url)
+            if next_url is None:
+                if oldest <= 1:
+                    self.reached_end = True
+                    return
+                next_url = page_url(self.base_url, self.name, oldest)
+            url = self.next_or_stop(url, next_url)
+
+    def next_or_stop(self, url: str, next_url: str | None) -> str | None:
+        """Refuse to fetch a URL twice or to walk anything but backwards."""
+        if next_url is None:
+            return None
+        current, following = before_of(url), before_of(next_url)
+        if next_url in self.seen_urls or (
+            current is not None and following is not None and following >= current
+        ):
+            note = f"{self.name}: pagination points back to {next_url}; stopping here to avoid a loop"
+            self.result.problems.append(note)
+            log.warning("%s", note)
+            return None
+        return next_url
+
+    def fetch_page(self, url: str, first: bool = False) -> Page:
+        """Fetch, archive, parse and store one page. Raises to stop the channel."""
+        self.seen_urls.add(url)
+        for attempt in range(TRUNCATED_RETRIES + 1):
+            response = self.fetcher.get(url)
+            fetch = archive_page(
+                self.adb, response.body, url=url, fetched_at=response.fetched_at,
+                status=response.status, duration_ms=response.duration_ms,
+                final_url=response.final_url, channel=self.name,
+            )
+            if response.status in (301, 302, 303, 307, 308):
+                store_fetch(self.db, fetch, response.body)
+                location = response.location or "elsewhere"
+                if first and urlsplit(urljoin(url, location)).path.rstrip("/").endswith("/" + self.name):
+                    raise ChannelUnavailable(
+                        f"{self.name}: no public preview (t.me redirects /s/{self.name} to "
+                        f"{location}); it is private, not a channel, or does not exist"
+                    )
+                raise LayoutChanged(f"{self.name}: {url} redirected to {location} unexpectedly")
+            if response.status == 404:
+                store_fetch(self.db, fetch, response.body)
+                raise ChannelUnavailable(f"{self.name}: no such channel ({url} answered 404)")
+            if response.status != 200:
+                store_fetch(self.db, fetch, response.body)
+                raise FetchFailed(f"{self.name}: {url} answered HTTP {response.status}")
+            try:
+                page = parse_page(response.body, url=url)
+                problem = layout_problem(page, response.body, url)
+            except NotTelegramPage as error:
+                page, problem = None, f"not a Telegram page ({error})"
+            if problem:
+                store_fetch(self.db, fetch, response.body, page)  # records the problem only
+                raise LayoutChanged(
+                    f"{self.name}: {url}: {problem}; nothing from this page was stored "
+                    f"(the page is kept in the archive, fetch {fetch['id']})"
+                )
+            if page.complete or attempt == TRUNCATED_RETRIES:
+                break
+            log.info("%s: %s came back truncated, fetching it again", self.name, url)
+        outcome = store_fetch(self.db, fetch, response.body, page)
+        self.count(outcome.summary)
+        self.result.problems.extend(outcome.problems)
+        for problem in outcome.problems:
+            log.warning("%s", problem)
+        self.report(self.result, page)
+        return page
+
+    def count(self, summary: dict) -> None:
+        self.result.pages += 1
+        for key in ("posts", "new", "edited", "deleted", "restored", "unknown"):
+            setattr(self.result, key, getattr(self.result, key) + summary.get(key, 0))
+
+
+def crawl(
+    channels: list[str],
+    db: sqlite_utils.Database,
+    adb: sqlite_utils.Database,
+    config: dict,
+    fetcher: Fetcher | None = None,
+    report=None,
+) -> list[ChannelResult]:
+    own_fetcher = fetcher is None
+    if fetcher is None:
+        fetcher = Fetcher(
+            requests_per_second=float(config["requests_per_second"]),
+            timeout=float(config["timeout_seconds"]),
+            max_retries=int(config["max_retries"]),
+        )
+    results = []
+    try:
+        for channel in channels:
+            result = ChannelCrawler(channel, db, adb, fetcher, config, report).run()
+            if result.error:
+                log.warning("%s", result.error)
+                record_problem(db, f"crawl:{channel}", result.error, None, utc_now())
+            results.append(result)
+    finally:
+        if own_fetcher:
+            fetcher.close()
+    return results

@@ -1,0 +1,157 @@
+"""Polite HTTP: one client, a per-host rate limit, retries with backoff, clear give-ups."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import httpx
+
+log = logging.getLogger("scripts")
+
+USER_AGENT = (
+    "telegram-datasette/0.1 (open-data archive of public Telegram channel previews; "
+    "+https://github.com/telegram-datasette/telegram-datasette)"
+)
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class FetchFailed(Exception):
+    """The retry budget is spent; the message says what kept failing."""
+
+
+@dataclass
+class Response:
+    url: str
+    final_url: str
+    status: int
+    body: bytes
+    location: str | None
+    fetched_at: str
+    duration_ms: int
+    attempts: int
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0
+
+
+class RateLimiter:
+    """At most `per_second` request starts per host; 0 or less disables it."""
+
+    def __init__(self, per_second: float):
+        self.interval = 1.0 / per_second if per_second and per_second > 0 else 0.0
+        self.next_allowed: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def wait(self, host: str) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_allowed.get(host, now))
+            self.next_allowed[host] = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+def retry_after_seconds(value: str | None, default: float) -> float:
+    """Retry-After is either seconds or an HTTP date."""
+    if not value:
+        return default
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def backoff_seconds(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter (attempt counts from 1)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+class Fetcher:
+    def __init__(
+        self,
+        *,
+        requests_per_second: float = 1.0,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        max_retry_after: float = 300.0,
+        user_agent: str = USER_AGENT,
+        sleep=time.sleep,
+    ):
+        self.client = httpx.Client(
+            headers={"User-Agent": user_agent, "Accept-Language": "en"},
+            timeout=timeout,
+            follow_redirects=False,  # a redirect from /s/NAME means "no public preview"
+        )
+        self.limiter = RateLimiter(requests_per_second)
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+        self.stats = Stats()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get(self, url: str) -> Response:
+        host = urlsplit(url).netloc
+        last_problem = ""
+        for attempt in range(1, self.max_retries + 2):
+            self.limiter.wait(host)
+            self.stats.requests += 1
+            started = time.monotonic()
+            fetched_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            try:
+                response = self.client.get(url)
+                body = response.content
+            except (httpx.TransportError, httpx.DecodingError) as error:
+                # Connection errors, timeouts and bodies cut short (RemoteProtocolError).
+                last_problem = f"{type(error).__name__}: {error}"
+                wait = backoff_seconds(attempt, self.backoff_base, self.backoff_cap)
+            else:
+                duration = int((time.monotonic() - started) * 1000)
+                if response.status_code not in RETRY_STATUSES:
+                    return Response(
+                        url=url,
+                        final_url=str(response.url),
+                        status=response.status_code,
+                        body=body,
+                        location=response.headers.get("location"),
+                        fetched_at=fetched_at,
+                        duration_ms=duration,
+                        attempts=attempt,
+                    )
+                last_problem = f"HTTP {response.status_code}"
+                wait = backoff_seconds(attempt, self.backoff_base, self.backoff_cap)
+                if response.status_code == 429 or "retry-after" in response.headers:
+                    wait = min(
+                        self.max_retry_after,
+                        retry_after_seconds(response.headers.get("retry-after"), wait),
+                    )
+            if attempt > self.max_retries:
+                break
+            self.stats.retries += 1
+            log.debug("%s: %s, retrying in %.1fs (attempt %d)", url, last_problem, wait, attempt)
+            self.sleep(wait)
+        raise FetchFailed(
+            f"gave up on {url} after {self.max_retries + 1} attempts: {last_problem}"
+        )

@@ -1,0 +1,992 @@
+"""Parse t.me web-preview pages into the records of `scripts.model`.
+
+One entry point, `parse_page(html, url)`, for both kinds of page Telegram serves:
+
+- the channel preview, https://t.me/s/<channel> (newest page, ?before= and ?after= pages);
+- the single-post embed, https://t.me/<channel>/<id>?embed=1.
+
+Pure: no network, no database, no files. Each document is parsed once with lexbor
+(selectolax); per post we run a handful of CSS queries on the post's own subtree and one
+recursive walk over its text. Everything a person can see on the page ends up in a field;
+what the parser does not recognise is kept (kind="unknown", raw_html) and reported in
+`Page.problems` rather than silently dropped.
+
+Decisions worth knowing (see also tests/test_parse_units.py):
+
+- Dates are ISO 8601 in UTC with an explicit offset: "2026-08-08T12:34:56+00:00".
+- Link domains are the lowercased host without a leading "www." (so facets group
+  "www.reuters.com" with "reuters.com"); None for non-http links (tg://...).
+- Telegram puts fallback "not supported" blocks in every post (a hidden
+  `.media_not_supported_cont` and a hidden label inside every video player). The notice
+  flags mean what a person sees in a normal browser, so only visible labels count:
+  a label inside `.media_not_supported_cont` (while the post also has supported content)
+  or inside a playable video player is ignored.
+- Media `url` is the media file itself (CDN, expiring tokens); documents and audio files
+  have no file URL on the page, only a t.me link, so their `url` stays None.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html as htmllib
+import json
+import re
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import nh3
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scripts.model import (
+    Channel,
+    Count,
+    Link,
+    Media,
+    NotTelegramPage,
+    Page,
+    PollOption,
+    Post,
+    Reaction,
+)
+
+TME = "https://t.me"
+
+# What the sanitised HTML may contain. Telegram's own text markup uses only these.
+SAFE_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "code", "pre", "blockquote", "br", "span"}
+SAFE_ATTRIBUTES = {"a": {"href"}, "span": {"class"}}
+SAFE_CLASSES = {"span": {"tg-spoiler"}}
+SAFE_SCHEMES = {"http", "https", "tg"}
+# Removed together with their content (nh3 would otherwise keep e.g. <svg>'s text).
+DROPPED_WITH_CONTENT = {
+    "script", "style", "svg", "math", "iframe", "object", "embed", "noscript",
+    "template", "textarea", "title", "select", "frameset", "noembed", "xmp",
+}
+
+# Telegram text formatting, mapped to the tag we emit.
+TEXT_TAGS = {
+    "b": "b", "strong": "strong", "i": "i", "em": "em", "u": "u", "ins": "u",
+    "s": "s", "del": "s", "strike": "s", "code": "code", "pre": "pre",
+    "blockquote": "blockquote",
+}
+SKIPPED_TAGS = {"script", "style", "svg", "img", "video", "audio", "picture", "canvas", "-comment"}
+
+NOTICE_FLAGS = {
+    "media is too big": "media_too_big",
+    "this media is not supported in your browser": "media_not_supported",
+    "please open telegram to view this post": "open_in_telegram",
+}
+
+MEDIA_SELECTOR = ", ".join(
+    "." + c
+    for c in (
+        "tgme_widget_message_photo_wrap",
+        "tgme_widget_message_video_player",
+        "tgme_widget_message_roundvideo_player",
+        "tgme_widget_message_voice_player",
+        "tgme_widget_message_document_wrap",
+        "tgme_widget_message_sticker_wrap",
+        "tgme_widget_message_poll",
+        "tgme_widget_message_location_wrap",
+        "tgme_widget_message_venue_wrap",
+        "tgme_widget_message_contact_wrap",
+    )
+)
+
+# Every tgme_widget_message_* class we understand (or know to be decoration). A post
+# whose bubble holds any other such class with content becomes kind="unknown".
+KNOWN_CLASSES = frozenset(
+    "tgme_widget_message_" + c
+    for c in """
+    bubble bubble_tail bubble_logo user user_photo author owner_name author_name text
+    footer info meta views voters date from_author forwarded_from forwarded_from_name
+    forwarded_from_author via_bot reply reply_thumb metatext link link_preview
+    reactions photo photo_wrap grouped grouped_wrap grouped_layer one_media
+    video video_player video_thumb video_wrap roundvideo roundvideo_player roundvideo_wrap
+    roundvideo_thumb roundvideo_muted roundvideo_border roundvideo_play roundvideo_duration
+    voice voice_player voice_play voice_wrap voice_progress voice_progress_wrap
+    voice_progress_bg voice_duration
+    document document_wrap document_icon document_title document_extra
+    sticker sticker_wrap tgsticker tgsticker_wrap videosticker videosticker_wrap
+    poll poll_question poll_type poll_options poll_option poll_option_percent
+    poll_option_value poll_option_text poll_option_bar
+    location location_wrap location_title location_address venue_wrap
+    contact contact_wrap contact_name contact_phone contact_photo
+    service_photo service_date service_date_wrap error centered wrap
+    """.split()
+)
+
+_BG_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?([^'\")]+)")
+_PX = re.compile(r"(?:^|;)\s*width\s*:\s*([\d.]+)px")
+_PCT = re.compile(r"padding-top\s*:\s*([\d.]+)%")
+_WIDTH_PCT = re.compile(r"(?:^|;)\s*width\s*:\s*([\d.]+)%")
+_COUNT = re.compile(r"^(\d+(?:[.,]\d+)?)([KMB]?)$", re.IGNORECASE)
+_TME_POST = re.compile(r"^(?:https?:)?//(?:www\.)?(?:t\.me|telegram\.me)/(?:s/)?([A-Za-z0-9_]+)(?:/(\d+))?")
+_WS_NEWLINE = re.compile(r"\s*\n\s*")
+_SENTINEL_CLEAN = re.compile(r"\x00*\n\x00*")
+_SENTINEL_RUN = re.compile(r" ?\x00+ ?")
+_REACTION_COUNT = re.compile(r"([\d.,\s]+[KMBkmb]?)\s*$")
+
+
+# ---------------------------------------------------------------- small pure helpers
+
+
+def parse_count(text: str | None) -> Count:
+    """Read a rounded counter: "1.51M" is 1,510,000 ± 5,000; "630" is exact.
+
+    Thousands separators ("1,234", "1 234") are accepted. Anything else gives value None.
+    """
+    raw = (text or "").strip()
+    compact = raw.replace("\u00a0", "").replace("\u202f", "").replace(" ", "")
+    # "1,234" is a thousands separator; "1,5K" a decimal comma.
+    if re.fullmatch(r"\d{1,3}(,\d{3})+", compact):
+        compact = compact.replace(",", "")
+    m = _COUNT.match(compact)
+    if not m:
+        return Count(text=raw, value=None, precision=None)
+    number, suffix = m.group(1).replace(",", "."), m.group(2).upper()
+    multiplier = {"": 1, "K": 1_000, "M": 1_000_000, "B": 1_000_000_000}[suffix]
+    try:
+        value = Decimal(number) * multiplier
+    except InvalidOperation:  # pragma: no cover - the regex only lets digits through
+        return Count(text=raw, value=None, precision=None)
+    if not suffix:
+        return Count(text=raw, value=int(value), precision=0)
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    unit = Decimal(multiplier) / (Decimal(10) ** decimals)
+    return Count(text=raw, value=int(value), precision=int(unit / 2))
+
+
+def decode_data_view(value: str | None) -> dict:
+    """Decode a post's data-view: base64url JSON without padding. {} when unreadable."""
+    if not value:
+        return {}
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        data = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def parse_duration(text: str | None) -> int | None:
+    """"0:09" -> 9, "27:40" -> 1660, "1:02:03" -> 3723; None if not a duration."""
+    if not text:
+        return None
+    parts = text.strip().split(":")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return seconds
+
+
+def normalise_date(value: str | None) -> str | None:
+    """Any ISO 8601 datetime -> "YYYY-MM-DDTHH:MM:SS+00:00" in UTC."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:  # t.me always sends an offset; assume UTC if not
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def link_domain(url: str) -> str | None:
+    """Lowercased host without a leading "www."; None for non-web links."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def tme_target(href: str | None) -> tuple[str | None, int | None]:
+    """("chan", 123) from https://t.me/chan/123; ("chan", None) from https://t.me/chan."""
+    if not href:
+        return None, None
+    m = _TME_POST.match(href)
+    if not m:
+        return None, None
+    return m.group(1), int(m.group(2)) if m.group(2) else None
+
+
+def sanitise_html(fragment: str | None) -> str | None:
+    """Keep only harmless text markup: a (http/https/tg links), b, i, u, s, code, pre..."""
+    if fragment is None:
+        return None
+    return nh3.clean(
+        fragment,
+        tags=SAFE_TAGS,
+        clean_content_tags=DROPPED_WITH_CONTENT,
+        attributes=SAFE_ATTRIBUTES,
+        allowed_classes=SAFE_CLASSES,
+        url_schemes=SAFE_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def background_url(node: LexborNode | None) -> str | None:
+    if node is None:
+        return None
+    style = node.attributes.get("style") or ""
+    m = _BG_URL.search(style)
+    return absolute_url(m.group(1).strip()) if m else None
+
+
+def absolute_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    if url.startswith("//"):
+        return "https:" + url
+    if url.startswith("/"):
+        return TME + url
+    return url
+
+
+def has_class(node: LexborNode, name: str) -> bool:
+    return name in (node.attributes.get("class") or "").split()
+
+
+def clean_text(text: str | None) -> str | None:
+    """Collapse the whitespace of a label (prettified sources wrap them over lines)."""
+    if text is None:
+        return None
+    text = " ".join(text.split())
+    return text or None
+
+
+def first_text(node: LexborNode, selector: str) -> str | None:
+    found = node.css_first(selector)
+    return clean_text(found.text()) if found is not None else None
+
+
+def inside(node: LexborNode, stop: LexborNode, class_names: tuple[str, ...]) -> LexborNode | None:
+    """The nearest ancestor of node (below stop) carrying one of class_names."""
+    parent = node.parent
+    while parent is not None and parent != stop:
+        classes = (parent.attributes.get("class") or "").split()
+        for name in class_names:
+            if name in classes:
+                return parent
+        parent = parent.parent
+    return None
+
+
+# ---------------------------------------------------------------- rich text
+
+
+class RichText:
+    """Plain text, safe HTML and the links of one text element, from one walk."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.text: list[str] = []
+        self.html: list[str] = []
+        self.links: list[tuple[str, str]] = []  # (href, plain text)
+
+    def walk(self, node: LexborNode, in_pre: bool = False) -> None:
+        child = node.first_child
+        while child is not None:
+            self.visit(child, in_pre)
+            child = child.next
+
+    def visit(self, node: LexborNode, in_pre: bool) -> None:
+        tag = node.tag
+        if tag == "-text":
+            value = node.text_content or ""
+            if not in_pre and "\n" in value:
+                # Telegram writes line breaks as <br>; a raw newline only comes from
+                # re-indented copies and renders as a space. Mark it so that it can be
+                # trimmed next to real line breaks.
+                value = _WS_NEWLINE.sub("\x00", value)
+            self.text.append(value)
+            self.html.append(htmllib.escape(value.replace("\x00", " "), quote=False))
+            return
+        if tag == "br":
+            self.text.append("\n")
+            self.html.append("<br>")
+            return
+        if tag in SKIPPED_TAGS:
+            return
+        classes = (node.attributes.get("class") or "").split()
+        if tag == "i" and "emoji" in classes:
+            # The image emoji's glyph sits in its <b>; keep just the glyph.
+            glyph = node.text()
+            self.text.append(glyph)
+            self.html.append(htmllib.escape(glyph, quote=False))
+            return
+        if tag == "a":
+            self.visit_link(node, in_pre)
+            return
+        if tag == "tg-spoiler" or (tag == "span" and "tg-spoiler" in classes):
+            self.html.append('<span class="tg-spoiler">')
+            self.walk(node, in_pre)
+            self.html.append("</span>")
+            return
+        out = TEXT_TAGS.get(tag)
+        if out is None:  # div, span, tg-emoji...: keep the content, drop the element
+            self.walk(node, in_pre)
+            return
+        self.html.append(f"<{out}>")
+        self.walk(node, in_pre or tag == "pre")
+        self.html.append(f"</{out}>")
+
+    def visit_link(self, node: LexborNode, in_pre: bool) -> None:
+        href = (node.attributes.get("href") or "").strip()
+        if href.startswith("?"):  # hashtag search links are relative to the channel page
+            href = self.base_url + href
+        start = len(self.text)
+        self.html.append(f'<a href="{htmllib.escape(href, quote=True)}">')
+        self.walk(node, in_pre)
+        self.html.append("</a>")
+        if href:
+            self.links.append((href, tidy_text("".join(self.text[start:])) or ""))
+
+    def plain(self) -> str | None:
+        return tidy_text("".join(self.text))
+
+    def safe_html(self) -> str | None:
+        html = "".join(self.html).strip()
+        return sanitise_html(html) if html else None
+
+
+def tidy_text(text: str) -> str | None:
+    """Resolve the whitespace markers RichText leaves and trim the ends."""
+    if "\x00" in text:
+        text = _SENTINEL_CLEAN.sub("\n", text)
+        text = _SENTINEL_RUN.sub(" ", text.strip("\x00"))
+    text = text.strip()
+    return text or None
+
+
+def rich_text(node: LexborNode, base_url: str = TME) -> RichText:
+    rich = RichText(base_url)
+    rich.walk(node)
+    return rich
+
+
+def plain_text(node: LexborNode | None) -> str | None:
+    return rich_text(node).plain() if node is not None else None
+
+
+# ---------------------------------------------------------------- media
+
+
+def media_size(wrap_style: str, inner_style: str) -> tuple[int | None, int | None]:
+    """Pixel size from `width:800px` and the inner `padding-top:62.5%` aspect box."""
+    width_m = _PX.search(wrap_style)
+    if not width_m:
+        return None, None
+    width = float(width_m.group(1))
+    inner_width = _WIDTH_PCT.search(inner_style)
+    if inner_width:
+        width = width * float(inner_width.group(1)) / 100
+    pad = _PCT.search(inner_style) or _PCT.search(wrap_style)
+    height = round(width * float(pad.group(1)) / 100) if pad else None
+    return round(width), height
+
+
+def item_message_id(node: LexborNode) -> int | None:
+    return tme_target(node.attributes.get("href"))[1]
+
+
+def parse_photo(node: LexborNode) -> Media:
+    media = Media(position=0, kind="photo", url=background_url(node), message_id=item_message_id(node))
+    if not has_class(node, "grouped_media_wrap"):
+        inner = node.css_first(".tgme_widget_message_photo")
+        media.width, media.height = media_size(
+            node.attributes.get("style") or "", (inner.attributes.get("style") or "") if inner else ""
+        )
+    return media
+
+
+def parse_video(node: LexborNode) -> Media:
+    wrap = node.css_first(".tgme_widget_message_video_wrap")
+    video = None
+    for candidate in node.css("video"):
+        if not has_class(candidate, "blured"):  # the blurred copy is only a backdrop
+            video = candidate
+            break
+    is_gif = video is not None and "loop" in video.attributes
+    duration = first_text(node, ".message_video_duration")
+    media = Media(
+        position=0,
+        kind="gif" if is_gif else "video",
+        message_id=item_message_id(node),
+        url=absolute_url(video.attributes.get("src")) if video is not None else None,
+        thumbnail_url=background_url(node.css_first(".tgme_widget_message_video_thumb")),
+        duration_text=duration,
+        duration_seconds=parse_duration(duration),
+    )
+    if wrap is not None and not has_class(node, "grouped_media_wrap"):
+        style = wrap.attributes.get("style") or ""
+        media.width, media.height = media_size(style, style)
+    return media
+
+
+def parse_roundvideo(node: LexborNode) -> Media:
+    video = node.css_first("video")
+    duration = first_text(node, ".tgme_widget_message_roundvideo_duration")
+    return Media(
+        position=0,
+        kind="round_video",
+        url=absolute_url(video.attributes.get("src")) if video is not None else None,
+        thumbnail_url=background_url(node.css_first(".tgme_widget_message_roundvideo_thumb")),
+        duration_text=duration,
+        duration_seconds=parse_duration(duration),
+    )
+
+
+def parse_voice(node: LexborNode) -> Media:
+    audio = node.css_first("audio")
+    duration = first_text(node, ".tgme_widget_message_voice_duration")
+    return Media(
+        position=0,
+        kind="voice",
+        message_id=item_message_id(node),
+        url=absolute_url(audio.attributes.get("src")) if audio is not None else None,
+        duration_text=duration,
+        duration_seconds=parse_duration(duration),
+    )
+
+
+def parse_document(node: LexborNode) -> Media:
+    icon = node.css_first(".tgme_widget_message_document_icon")
+    is_audio = icon is not None and has_class(icon, "audio")
+    title = first_text(node, ".tgme_widget_message_document_title")
+    extra = first_text(node, ".tgme_widget_message_document_extra")
+    media = Media(position=0, kind="audio" if is_audio else "document", title=title,
+                  message_id=item_message_id(node))
+    # The second line is the performer for music, the file size for other files.
+    if is_audio:
+        media.performer = extra
+    else:
+        media.size_text = extra
+    return media
+
+
+def parse_sticker(node: LexborNode) -> Media:
+    media = Media(position=0, kind="sticker")
+    image = node.css_first(".tgme_widget_message_sticker")
+    if image is not None:
+        media.url = absolute_url(image.attributes.get("data-webp")) or background_url(image)
+    for source in node.css("source"):
+        kind = source.attributes.get("type") or ""
+        srcset = absolute_url((source.attributes.get("srcset") or "").split(" ")[0])
+        if kind == "application/x-tgsticker":
+            media.url = srcset
+        elif srcset and not srcset.startswith("data:") and media.thumbnail_url is None:
+            media.thumbnail_url = srcset
+    video = node.css_first("video")
+    if video is not None:
+        media.url = absolute_url(video.attributes.get("src"))
+    img = node.css_first("img")
+    if img is not None and media.thumbnail_url is None:
+        media.thumbnail_url = absolute_url(img.attributes.get("src"))
+    emoji = node.attributes.get("data-emoji") or (image.attributes.get("data-emoji") if image else None)
+    media.title = emoji
+    return media
+
+
+def parse_poll(node: LexborNode) -> Media:
+    options = []
+    for position, option in enumerate(node.css(".tgme_widget_message_poll_option")):
+        percent = first_text(option, ".tgme_widget_message_poll_option_percent")
+        options.append(
+            PollOption(
+                position=position,
+                text=plain_text(option.css_first(".tgme_widget_message_poll_option_text")) or "",
+                percent=int(percent.rstrip("%")) if percent and percent.rstrip("%").isdigit() else None,
+            )
+        )
+    return Media(
+        position=0,
+        kind="poll",
+        poll_question=plain_text(node.css_first(".tgme_widget_message_poll_question")),
+        poll_type=first_text(node, ".tgme_widget_message_poll_type"),
+        poll_options=options,
+    )
+
+
+def coordinates(href: str | None, image_url: str | None) -> tuple[float | None, float | None]:
+    """Latitude, longitude from the map link (q= or ll=), else from the map image."""
+    for url, lon_first in ((href, False), (image_url, True)):
+        if not url:
+            continue
+        query = parse_qs(urlsplit(url).query)
+        for key in ("q", "ll", "center"):
+            for value in query.get(key, []):
+                parts = value.split(",")
+                try:
+                    a, b = float(parts[0]), float(parts[1])
+                except (ValueError, IndexError):
+                    continue
+                # Yandex static maps write "lon,lat"; Google links write "lat,lon".
+                if lon_first and "yandex" in url:
+                    return b, a
+                return a, b
+    return None, None
+
+
+def parse_location(node: LexborNode) -> Media:
+    image = node.css_first(".tgme_widget_message_location")
+    image_url = background_url(image)
+    latitude, longitude = coordinates(node.attributes.get("href"), image_url)
+    return Media(
+        position=0,
+        kind="location",
+        url=absolute_url(node.attributes.get("href")),
+        thumbnail_url=image_url,
+        latitude=latitude,
+        longitude=longitude,
+        title=first_text(node, ".tgme_widget_message_location_title"),
+    )
+
+
+def parse_contact(node: LexborNode) -> Media:
+    photo = node.css_first(".tgme_widget_message_contact_photo img")
+    return Media(
+        position=0,
+        kind="contact",
+        title=plain_text(node.css_first(".tgme_widget_message_contact_name")),
+        phone=first_text(node, ".tgme_widget_message_contact_phone"),
+        thumbnail_url=absolute_url(photo.attributes.get("src")) if photo is not None else None,
+    )
+
+
+MEDIA_PARSERS = {
+    "tgme_widget_message_photo_wrap": parse_photo,
+    "tgme_widget_message_video_player": parse_video,
+    "tgme_widget_message_roundvideo_player": parse_roundvideo,
+    "tgme_widget_message_voice_player": parse_voice,
+    "tgme_widget_message_document_wrap": parse_document,
+    "tgme_widget_message_sticker_wrap": parse_sticker,
+    "tgme_widget_message_poll": parse_poll,
+    "tgme_widget_message_location_wrap": parse_location,
+    "tgme_widget_message_venue_wrap": parse_location,
+    "tgme_widget_message_contact_wrap": parse_contact,
+}
+
+
+def parse_media(scope: LexborNode) -> list[Media]:
+    """Every media item inside scope (a post, or a bare fragment), in page order."""
+    items = []
+    for node in scope.css(MEDIA_SELECTOR):
+        if inside(node, scope, ("tgme_widget_message_reply", "tgme_widget_message_link_preview")):
+            continue
+        classes = (node.attributes.get("class") or "").split()
+        parser = next((MEDIA_PARSERS[c] for c in classes if c in MEDIA_PARSERS), None)
+        if parser is None:  # pragma: no cover - the selector only matches these classes
+            continue
+        media = parser(node)
+        media.position = len(items)
+        if "not_supported" in classes and notice_of(node) == "media_too_big":
+            media.too_big = True
+        items.append(media)
+    return items
+
+
+def notice_of(node: LexborNode) -> str | None:
+    label = node.css_first(".message_media_not_supported_label")
+    if label is None:
+        return None
+    return NOTICE_FLAGS.get(" ".join(label.text().split()).lower())
+
+
+# ---------------------------------------------------------------- post parts
+
+
+def parse_reactions(node: LexborNode) -> list[Reaction]:
+    reactions = []
+    for chip in node.css(".tgme_reaction"):
+        emoji_node = chip.css_first("i.emoji")
+        custom = chip.css_first("tg-emoji")
+        emoji = clean_text(emoji_node.text()) if emoji_node is not None else None
+        count_text = (chip.text(deep=False) or "").strip()
+        if emoji_node is None and custom is None and not has_class(chip, "tgme_reaction_paid"):
+            # A bare "👍 12" chip: split the glyph from the number.
+            whole = chip.text().strip()
+            m = _REACTION_COUNT.search(whole)
+            count_text = m.group(1).strip() if m else ""
+            emoji = whole[: m.start()].strip() if m else whole or None
+        count = parse_count(count_text)
+        reactions.append(
+            Reaction(
+                position=len(reactions),
+                emoji=emoji or None,
+                custom_emoji_id=custom.attributes.get("emoji-id") if custom is not None else None,
+                count=count.value,
+                count_text=count_text,
+                count_precision=count.precision,
+                paid=has_class(chip, "tgme_reaction_paid"),
+            )
+        )
+    return reactions
+
+
+def visible_notices(message: LexborNode) -> set[str]:
+    """The notices a person actually sees on this post (see module docstring)."""
+    found = set()
+    has_supported = message.css_first(".media_supported_cont") is not None
+    for label in message.css(".message_media_not_supported_label"):
+        text = " ".join(label.text().split()).lower()
+        holder = inside(
+            label,
+            message,
+            ("media_not_supported_cont", "tgme_widget_message_video_player",
+             "tgme_widget_message_roundvideo_player"),
+        )
+        if holder is not None:
+            classes = (holder.attributes.get("class") or "").split()
+            if "media_not_supported_cont" in classes and has_supported:
+                continue  # fallback for browsers that cannot show the post
+            if "media_not_supported_cont" not in classes and "not_supported" not in classes:
+                continue  # the player works; its label stays hidden
+        found.add(NOTICE_FLAGS.get(text, "service" if text == "service message" else text))
+    return found
+
+
+def main_text_node(message: LexborNode) -> LexborNode | None:
+    """The post's own text element (not the reply quote, not the link preview)."""
+    for node in message.css(".tgme_widget_message_text"):
+        if has_class(node, "js-message_reply_text"):
+            continue
+        if inside(node, message, ("tgme_widget_message_reply", "tgme_widget_message_link_preview")):
+            continue
+        # Album captions come wrapped in a second, identical text div.
+        inner = node.css_first(".tgme_widget_message_text")
+        return inner if inner is not None else node
+    return None
+
+
+def edited_mark(meta: LexborNode | None) -> bool:
+    if meta is None:
+        return False
+    child = meta.first_child
+    while child is not None:
+        if child.tag == "-text" and "edited" in (child.text_content or ""):
+            return True
+        child = child.next
+    return False
+
+
+def unknown_classes(bubble: LexborNode) -> list[str]:
+    """tgme_widget_message_* classes we do not handle, on elements that carry content."""
+    unknown = []
+    for node in bubble.css('[class*="tgme_widget_message_"]'):
+        for name in (node.attributes.get("class") or "").split():
+            if name.startswith("tgme_widget_message_") and name not in KNOWN_CLASSES:
+                if carries_content(node) and name not in unknown:
+                    unknown.append(name)
+    return unknown
+
+
+def carries_content(node: LexborNode) -> bool:
+    if node.text().strip():
+        return True
+    if "background-image" in (node.attributes.get("style") or ""):
+        return True
+    return node.css_first("img, video, audio, picture, source, iframe") is not None
+
+
+def fill_forward(post: Post, node: LexborNode) -> None:
+    name = node.css_first(".tgme_widget_message_forwarded_from_name")
+    if name is not None:
+        post.forwarded_from_name = plain_text(name)
+        href = name.attributes.get("href")
+        if href:
+            post.forwarded_from_url = absolute_url(href)
+            post.forwarded_from_channel, post.forwarded_from_id = tme_target(href)
+    author = node.css_first(".tgme_widget_message_forwarded_from_author")
+    if author is not None:
+        post.forwarded_from_author = plain_text(author)
+
+
+def fill_reply(post: Post, node: LexborNode) -> None:
+    post.reply_to_channel, post.reply_to_id = tme_target(node.attributes.get("href"))
+    post.reply_to_author = plain_text(node.css_first(".tgme_widget_message_author_name"))
+    quote = node.css_first(".tgme_widget_message_metatext, .tgme_widget_message_text")
+    post.reply_to_text = plain_text(quote)
+
+
+def fill_link_preview(post: Post, node: LexborNode) -> None:
+    post.link_preview_url = absolute_url(node.attributes.get("href"))
+    post.link_preview_site = plain_text(node.css_first(".link_preview_site_name"))
+    post.link_preview_title = plain_text(node.css_first(".link_preview_title"))
+    post.link_preview_description = plain_text(node.css_first(".link_preview_description"))
+    image = node.css_first(".link_preview_image, .link_preview_right_image, .link_preview_video_thumb")
+    post.link_preview_image = background_url(image)
+
+
+def fill_text(post: Post, node: LexborNode) -> None:
+    rich = rich_text(node, base_url=f"{TME}/s/{post.channel}")
+    post.text = rich.plain()
+    post.html = rich.safe_html()
+    for href, text in rich.links:
+        target = unquote(href.split("?q=", 1)[1]) if "?q=" in href else ""
+        if target.startswith("#"):
+            tag = target[1:] or text.lstrip("#")
+            if tag and tag not in post.hashtags:
+                post.hashtags.append(tag)
+            continue
+        if text.startswith("@"):
+            username = text[1:]
+            if username and username not in post.mentions:
+                post.mentions.append(username)
+        post.links.append(Link(url=href, domain=link_domain(href), text=text or None))
+
+
+def parse_post(message: LexborNode, problems: list[str]) -> Post | None:
+    """One message block -> Post; None (with a problem line) when it has no id."""
+    data_post = message.attributes.get("data-post") or ""
+    channel, _, id_text = data_post.rpartition("/")
+    if not channel or not id_text.isdigit():
+        problems.append(f"message block without a readable data-post ({data_post!r}) skipped")
+        return None
+    post = Post(channel=channel, id=int(id_text), url=f"{TME}/{channel}/{id_text}")
+    view = decode_data_view(message.attributes.get("data-view"))
+    if "c" in view:
+        try:
+            post.channel_id = abs(int(view["c"]))
+        except (TypeError, ValueError):
+            pass
+    if str(view.get("p", "")).endswith("g"):
+        post.grouped_id = str(view["p"])
+
+    bubble = message.css_first(".tgme_widget_message_bubble") or message
+    time = message.css_first(".tgme_widget_message_date time[datetime]") or message.css_first(
+        ".tgme_widget_message_meta time[datetime]"
+    )
+    post.date = normalise_date(time.attributes.get("datetime")) if time is not None else None
+
+    views = message.css_first(".tgme_widget_message_views")
+    if views is not None:
+        count = parse_count(views.text())
+        post.views, post.views_text, post.views_precision = count.value, count.text, count.precision
+    meta = message.css_first(".tgme_widget_message_meta")
+    post.edited = edited_mark(meta)
+    post.author = plain_text(message.css_first(".tgme_widget_message_from_author"))
+    via = message.css_first(".tgme_widget_message_via_bot")
+    if via is not None:
+        post.via_bot = (clean_text(via.text()) or "").lstrip("@") or tme_target(via.attributes.get("href"))[0]
+
+    forward = message.css_first(".tgme_widget_message_forwarded_from")
+    if forward is not None:
+        fill_forward(post, forward)
+    reply = message.css_first(".tgme_widget_message_reply")
+    if reply is not None:
+        fill_reply(post, reply)
+    preview = message.css_first(".tgme_widget_message_link_preview")
+    if preview is not None:
+        fill_link_preview(post, preview)
+
+    notices = visible_notices(message)
+    is_service = has_class(message, "service_message") or "service" in notices
+    text_node = main_text_node(message)
+    if is_service:
+        post.kind = "service"
+        post.service_text = plain_text(text_node)
+    elif text_node is not None:
+        fill_text(post, text_node)
+
+    post.media = parse_media(bubble)
+    post.album_ids = [
+        m.message_id for m in post.media if m.message_id is not None
+    ] if post.grouped_id or len(post.media) > 1 else []
+    post.media_too_big = "media_too_big" in notices or any(m.too_big for m in post.media)
+    post.media_not_supported = "media_not_supported" in notices
+    post.open_in_telegram = "open_in_telegram" in notices
+    for notice in sorted(notices - set(NOTICE_FLAGS.values()) - {"service"}):
+        problems.append(f"post {post.id}: unrecognised notice {notice!r}")
+
+    reactions = message.css_first(".tgme_widget_message_reactions")
+    if reactions is not None:
+        post.reactions = parse_reactions(reactions)
+
+    unknown = unknown_classes(bubble)
+    if unknown and not is_service:
+        post.kind = "unknown"
+        post.raw_html = message.html
+        problems.append(
+            f"post {post.id}: unrecognised markup ({', '.join(unknown)}); kept as kind=unknown with its raw HTML"
+        )
+    return post
+
+
+# ---------------------------------------------------------------- channel and page
+
+
+def parse_counters(info: LexborNode) -> dict[str, Count]:
+    counters = {}
+    for counter in info.css(".tgme_channel_info_counter"):
+        value = first_text(counter, ".counter_value")
+        kind = (first_text(counter, ".counter_type") or "").lower()
+        if not value or not kind:
+            continue
+        # "1 subscriber", "1 photo": use the plural as the key.
+        key = kind if kind.endswith("s") else kind + "s"
+        counters[key] = parse_count(value)
+    return counters
+
+
+def parse_channel_info(info: LexborNode, fallback_username: str | None) -> Channel:
+    username_node = info.css_first(".tgme_channel_info_header_username")
+    username = None
+    if username_node is not None:
+        username = (clean_text(username_node.text()) or "").lstrip("@") or None
+    description = info.css_first(".tgme_channel_info_description")
+    avatar = info.css_first(".tgme_channel_info_header .tgme_page_photo_image img")
+    channel = Channel(
+        username=username or fallback_username or "",
+        title=plain_text(info.css_first(".tgme_channel_info_header_title")),
+        avatar_url=absolute_url(avatar.attributes.get("src")) if avatar is not None else None,
+        verified=info.css_first(".tgme_channel_info_header_labels .verified-icon") is not None,
+        counters=parse_counters(info),
+    )
+    if description is not None:
+        rich = rich_text(description, base_url=f"{TME}/s/{channel.username}")
+        channel.description = rich.plain()
+        channel.description_html = rich.safe_html()
+    return channel
+
+
+def channel_from_message(message: LexborNode, username: str) -> Channel:
+    """Embed pages have no channel header: read what the post shows."""
+    avatar = message.css_first(".tgme_widget_message_user_photo img")
+    return Channel(
+        username=username,
+        title=plain_text(message.css_first(".tgme_widget_message_owner_name")),
+        avatar_url=absolute_url(avatar.attributes.get("src")) if avatar is not None else None,
+    )
+
+
+def decode_input(html: str | bytes) -> str:
+    """Text of the page, or NotTelegramPage for empty and binary input."""
+    if isinstance(html, (bytes, bytearray)):
+        if not html.strip():
+            raise NotTelegramPage("empty input: no HTML to parse")
+        if b"\x00" in html:
+            raise NotTelegramPage("binary input (NUL bytes): not an HTML page")
+        try:
+            html = bytes(html).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise NotTelegramPage(f"binary input: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    if not isinstance(html, str):
+        raise NotTelegramPage(f"expected HTML text or bytes, got {type(html).__name__}")
+    if not html.strip():
+        raise NotTelegramPage("empty input: no HTML to parse")
+    if "\x00" in html:
+        raise NotTelegramPage("binary input (NUL characters): not an HTML page")
+    return html
+
+
+def describe_other_page(tree: LexborHTMLParser) -> str:
+    title = tree.css_first("title")
+    name = clean_text(title.text()) if title is not None else None
+    if tree.css_first(".tgme_page") is not None:
+        return (
+            f"a t.me profile page ({name!r}), not a channel preview: the channel has no public "
+            "web preview, or t.me/s/<channel> redirected to t.me/<channel>"
+        )
+    return f"not a Telegram page (title: {name!r})" if name else "not a Telegram page (no t.me markup found)"
+
+
+def pagination(tree: LexborHTMLParser, page: Page) -> None:
+    for more in tree.css("a.tme_messages_more"):
+        before, after = more.attributes.get("data-before"), more.attributes.get("data-after")
+        if before and before.isdigit():
+            page.before = int(before)
+        if after and after.isdigit():
+            page.after = int(after)
+    for link in tree.css("head link[rel]"):
+        rel, href = link.attributes.get("rel"), absolute_url(link.attributes.get("href"))
+        if rel == "prev":
+            page.prev_url = href
+        elif rel == "next":
+            page.next_url = href
+        elif rel == "canonical":
+            page.canonical_url = href
+
+
+def looks_truncated(text: str) -> bool:
+    """A full document that stops before </html> was cut off (fragments have no <html>)."""
+    head = text[:2048].lower()
+    if "<html" not in head:
+        return False
+    return "</html>" not in text[-4096:].lower()
+
+
+def parse_page(html: str | bytes, url: str | None = None) -> Page:
+    """Parse a t.me/s/<channel> page or a t.me/<channel>/<id>?embed=1 page."""
+    text = decode_input(html)
+    if "tgme_" not in text and "tme_" not in text:
+        tree = LexborHTMLParser(text)
+        raise NotTelegramPage(describe_other_page(tree))
+    tree = LexborHTMLParser(text)
+    messages = tree.css(".tgme_widget_message")
+    info = tree.css_first(".tgme_channel_info")
+    history = tree.css_first(".tgme_channel_history, .tme_no_messages_found")
+    if not messages and info is None and history is None:
+        raise NotTelegramPage(describe_other_page(tree))
+
+    body = tree.body
+    body_classes = (body.attributes.get("class") or "").split() if body is not None else []
+    page = Page(channel=None, is_embed="body_widget_post" in body_classes or bool(url and "embed=1" in url))
+    pagination(tree, page)
+    truncated = looks_truncated(text)
+
+    for message in messages:
+        if message.css_first(".tgme_widget_message_error") is not None or has_class(message, "err_message"):
+            page.not_found = True
+            continue
+        post = parse_post(message, page.problems)
+        if post is None:
+            continue
+        if post.date is None:
+            if truncated and message == messages[-1]:
+                # The document stops inside this block: what we read is incomplete.
+                page.complete = False
+                last = page.posts[-1].id if page.posts else None
+                page.problems.append(
+                    f"page is truncated after post {last}; 1 incomplete message block "
+                    f"(post {post.id}) skipped"
+                )
+                continue
+            page.problems.append(f"post {post.id}: no date found")
+        page.posts.append(post)
+
+    if truncated and page.complete:
+        page.complete = False
+        last = page.posts[-1].id if page.posts else None
+        page.problems.append(
+            f"page is truncated after post {last} (the document ends before </html>); "
+            "no incomplete message block found"
+        )
+
+    username = None
+    if page.posts:
+        username = page.posts[0].channel
+    else:
+        main = tree.css_first("main.tgme_main[data-url]")
+        if main is not None:
+            username = main.attributes.get("data-url", "").strip("/") or None
+    if info is not None:
+        page.channel = parse_channel_info(info, username)
+    elif messages and username:
+        first = next((m for m in messages if m.attributes.get("data-post")), None)
+        page.channel = channel_from_message(first, username) if first is not None else Channel(username=username)
+    elif username:
+        page.channel = Channel(username=username)
+    if page.channel is not None:
+        page.channel.channel_id = next((p.channel_id for p in page.posts if p.channel_id), None)
+    if page.not_found:
+        page.posts = []
+    return page
