@@ -55,7 +55,7 @@ TME = "https://t.me"
 
 # What the sanitised HTML may contain. Telegram's own text markup uses only these.
 SAFE_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "code", "pre", "blockquote", "br", "span"}
-SAFE_ATTRIBUTES = {"a": {"href"}, "span": {"class"}}
+SAFE_ATTRIBUTES = {"a": {"href"}}
 SAFE_CLASSES = {"span": {"tg-spoiler"}}
 SAFE_SCHEMES = {"http", "https", "tg"}
 # Removed together with their content (nh3 would otherwise keep e.g. <svg>'s text).
@@ -115,6 +115,16 @@ KNOWN_CLASSES = frozenset(
     contact contact_wrap contact_name contact_phone contact_photo
     service_photo service_date service_date_wrap error centered wrap
     """.split()
+)
+
+# Built once: nh3's Cleaner keeps the policy compiled.
+SANITISER = nh3.Cleaner(
+    tags=SAFE_TAGS,
+    clean_content_tags=DROPPED_WITH_CONTENT,
+    attributes=SAFE_ATTRIBUTES,
+    allowed_classes=SAFE_CLASSES,
+    url_schemes=SAFE_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
 )
 
 _BG_URL = re.compile(r"background-image\s*:\s*url\(\s*['\"]?([^'\")]+)")
@@ -222,15 +232,7 @@ def sanitise_html(fragment: str | None) -> str | None:
     """Keep only harmless text markup: a (http/https/tg links), b, i, u, s, code, pre..."""
     if fragment is None:
         return None
-    return nh3.clean(
-        fragment,
-        tags=SAFE_TAGS,
-        clean_content_tags=DROPPED_WITH_CONTENT,
-        attributes=SAFE_ATTRIBUTES,
-        allowed_classes=SAFE_CLASSES,
-        url_schemes=SAFE_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-    )
+    return SANITISER.clean(fragment)
 
 
 def background_url(node: LexborNode | None) -> str | None:
@@ -896,6 +898,8 @@ def describe_other_page(tree: LexborHTMLParser) -> str:
             f"a t.me profile page ({name!r}), not a channel preview: the channel has no public "
             "web preview, or t.me/s/<channel> redirected to t.me/<channel>"
         )
+    if tree.css_first('[class*="tgme_widget_message"]') is not None:
+        return "an HTML fragment with t.me widget markup but no message block or channel header"
     return f"not a Telegram page (title: {name!r})" if name else "not a Telegram page (no t.me markup found)"
 
 
