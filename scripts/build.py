@@ -46,7 +46,6 @@ def import_pages(paths: Iterable[Path], db_path: Path, archive_path: Path) -> Co
             fetch = archive_page(adb, body, url=url, fetched_at=utc_now(), status=200, source="import")
         else:
             totals["unchanged"] += 1
-        fetch["source_path"] = str(path)
         outcome = store_fetch(db, fetch, body)
         for problem in outcome.problems:
             log.warning("%s", problem)

@@ -284,7 +284,7 @@ class ChannelCrawler:
                 page = parse_page(response.body, url=url)
                 problem = layout_problem(page, response.body, url)
             except NotTelegramPage as error:
-                page, problem = None, f"not a Telegram page ({error})"
+                page, problem = None, str(error)
             if problem:
                 store_fetch(self.db, fetch, response.body, page)  # records the problem only
                 raise LayoutChanged(

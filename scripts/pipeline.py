@@ -26,7 +26,7 @@ def store_fetch(db: sqlite_utils.Database, fetch: dict, body: bytes, page: Page 
     input never raises: it is recorded in `problems` (the body stays in the archive)
     and what could be read is stored.
     """
-    source = fetch.get("source_path") or fetch["url"]
+    source = fetch["url"]
     observed_at = fetch["fetched_at"]
     citation = {
         "id": fetch["id"],
@@ -49,7 +49,7 @@ def store_fetch(db: sqlite_utils.Database, fetch: dict, body: bytes, page: Page 
             page = parse_page(body, url=fetch.get("final_url") or fetch["url"])
         broken = layout_problem(page, body, fetch["url"])
     except NotTelegramPage as error:
-        broken = f"not a Telegram page ({error})"
+        broken = str(error)
     if broken:
         # Nothing from a page we cannot trust is written; the body stays archived.
         message = f"{source}: {broken}"
@@ -96,7 +96,13 @@ def covered_ids(url: str, page: Page) -> tuple[float, float] | None:
 
 
 def mark_missing_as_deleted(db: sqlite_utils.Database, fetch: dict, page: Page) -> int:
-    """Posts we stored before that a re-fetched range no longer shows."""
+    """Posts we stored before that a re-fetched range no longer shows.
+
+    Only for crawled pages: a saved file says nothing about when it was saved or
+    whether it was the newest page.
+    """
+    if fetch.get("source") != "crawl":
+        return 0
     span = covered_ids(fetch.get("final_url") or fetch["url"], page)
     if span is None:
         return 0

@@ -67,7 +67,7 @@ SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
             "grouped_id": str, "album_ids": str, "media_count": int,
             "media_too_big": int, "media_not_supported": int, "open_in_telegram": int,
             "service_text": str, "raw_html": str,
-            "language": str, "text_sha256": str, "channel_id": int,
+            "language": str, "text_sha256": str, "children_sha256": str, "channel_id": int,
             "first_seen_at": str, "last_seen_at": str, "deleted_at": str,
             "fetch_id": int,
         },
@@ -158,6 +158,7 @@ INDEXES = [
     ("mentions", ["username"]),
     ("fetches", ["sha256"]),
 ]
+UNIQUE_INDEXES = [("problems", ["source", "sha256", "message"])]
 
 FTS_COLUMNS = ["text", "link_preview_title", "link_preview_description", "forwarded_from_name"]
 
@@ -189,6 +190,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
                 table.add_column(column, column_type)
     for table, columns in INDEXES:
         db[table].create_index(columns, if_not_exists=True)
+    for table, columns in UNIQUE_INDEXES:
+        db[table].create_index(columns, if_not_exists=True, unique=True)
     if not db["posts_fts"].exists():
         db["posts"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="unicode61 remove_diacritics 2")
 
@@ -372,14 +375,18 @@ def save_post(
     key = (post.channel, post.id)
     existing = _get(db, "posts", key)
     row = post_row(post)
+    children = post_children(post)
+    # A digest of the child rows lets unchanged posts skip rewriting them.
+    row["children_sha256"] = sha256_text(json.dumps(children, sort_keys=True, default=str))
     row["fetch_id"] = fetch_id
     if existing is None:
         db["posts"].insert({**row, "first_seen_at": observed_at, "last_seen_at": observed_at})
         events.append("new")
         _event(db, post, observed_at, "first_seen")
-        is_latest = True
+        is_latest, children_changed = True, True
     else:
         is_latest = observed_at >= (existing["last_seen_at"] or "")
+        children_changed = is_latest and existing["children_sha256"] != row["children_sha256"]
         changes = {"first_seen_at": min(existing["first_seen_at"] or observed_at, observed_at)}
         if is_latest:
             changes.update(row, last_seen_at=observed_at)
@@ -387,7 +394,9 @@ def save_post(
                 changes["deleted_at"] = None
                 events.append("restored")
                 _event(db, post, observed_at, "restored", f"was deleted_at {existing['deleted_at']}")
-        db["posts"].update(key, changes)
+        changes = {k: v for k, v in changes.items() if existing.get(k) != v}
+        if changes:
+            db["posts"].update(key, changes)
     if post.kind != "unknown":
         if save_version(db, post, observed_at, row["text_sha256"]):
             if existing is not None:
@@ -401,7 +410,6 @@ def save_post(
             },
             pk=("channel", "post_id", "fetched_at"),
         )
-    children = post_children(post)
     if children["reactions"]:
         db["reaction_snapshots"].upsert_all(
             [
@@ -413,7 +421,7 @@ def save_post(
             ],
             pk=("channel", "post_id", "fetched_at", "reaction"),
         )
-    if is_latest:
+    if children_changed:
         replace_children(db, post.channel, post.id, children)
     return events
 
@@ -484,7 +492,11 @@ def mark_deleted(db: sqlite_utils.Database, channel: str, ids, observed_at: str)
 
 
 def record_problem(db: sqlite_utils.Database, source: str, message: str, sha256: str | None, seen_at: str) -> None:
-    db["problems"].insert({"source": source, "seen_at": seen_at, "sha256": sha256, "message": message})
+    """Keep a problem once per input and message (re-imports add nothing)."""
+    db.execute(
+        "insert or ignore into problems (source, seen_at, sha256, message) values (?, ?, ?, ?)",
+        [source, seen_at, sha256, message],
+    )
 
 
 def _event(db, post: Post, at: str, event: str, detail: str | None = None) -> None:
