@@ -93,6 +93,7 @@ def crawl_command(channels, config_path, base_url, requests_per_second, refresh_
     with CrawlProgress() as progress:
         results = crawl(names, db, adb, config, report=progress.report)
     progress.console.print(summary_table(results))
+    build.finish(db)
     failed = [r for r in results if r.failed]
     for result in failed:
         click.echo(f"FAILED {result.error}", err=True)

@@ -53,6 +53,7 @@ def import_pages(paths: Iterable[Path], db_path: Path, archive_path: Path) -> Co
         totals["new"] += outcome.summary.get("new", 0)
         totals["unknown"] += outcome.summary.get("unknown", 0)
         totals["problems"] += len(outcome.problems)
+    finish(db)
     return totals
 
 
@@ -81,6 +82,7 @@ def rebuild(archive_path: Path, db_path: Path) -> Counter:
         totals["fetches"] += 1
         totals["posts"] += outcome.summary.get("posts", 0)
         totals["problems"] += len(outcome.problems)
+    finish(db)
     db.close()
     for old in _db_files(db_path):
         old.unlink()
@@ -143,7 +145,31 @@ def _build_demo(db_path: Path, archive_path: Path, metadata_out: Path) -> int:
 
 
 def finish(db) -> None:
-    """Derived data computed over the whole database after a crawl."""
+    """Derived data computed after a crawl or import: only for posts that changed.
+
+    Each step is a module of its own (search: language and stemmed full-text index;
+    places: place mentions and coordinates).
+    """
+    for step in DERIVE_STEPS:
+        step(db)
+
+
+def _derive_steps():
+    steps = []
+    try:
+        from .search import index_posts  # issue: multilingual search
+        steps.append(index_posts)
+    except ImportError:
+        pass
+    try:
+        from .places import extract_places  # issue: places on a map
+        steps.append(extract_places)
+    except ImportError:
+        pass
+    return steps
+
+
+DERIVE_STEPS = _derive_steps()
 
 
 def write_metadata(out: Path, demo: bool) -> None:
