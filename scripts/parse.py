@@ -162,6 +162,8 @@ def parse_count(text: str | None) -> Count:
     except InvalidOperation:  # pragma: no cover - the regex only lets digits through
         return Count(text=raw, value=None, precision=None)
     if not suffix:
+        if "." in number:  # "1.5" or "1,23" without K/M is not a count Telegram writes
+            return Count(text=raw, value=None, precision=None)
         return Count(text=raw, value=int(value), precision=0)
     decimals = len(number.split(".")[1]) if "." in number else 0
     unit = Decimal(multiplier) / (Decimal(10) ** decimals)
