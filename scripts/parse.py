@@ -274,8 +274,10 @@ def first_text(node: LexborNode, selector: str) -> str | None:
 
 def inside(node: LexborNode, stop: LexborNode, class_names: tuple[str, ...]) -> LexborNode | None:
     """The nearest ancestor of node (below stop) carrying one of class_names."""
+    # Compare by identity (mem_id): Node equality would serialise both subtrees.
+    stop_id = stop.mem_id
     parent = node.parent
-    while parent is not None and parent != stop:
+    while parent is not None and parent.mem_id != stop_id:
         classes = (parent.attributes.get("class") or "").split()
         for name in class_names:
             if name in classes:
@@ -323,7 +325,7 @@ class RichText:
         classes = (node.attributes.get("class") or "").split()
         if tag == "i" and "emoji" in classes:
             # The image emoji's glyph sits in its <b>; keep just the glyph.
-            glyph = node.text()
+            glyph = node.text().strip()  # re-indented copies wrap the glyph in whitespace
             self.text.append(glyph)
             self.html.append(htmllib.escape(glyph, quote=False))
             return
@@ -865,10 +867,14 @@ def parse_channel_info(info: LexborNode, fallback_username: str | None) -> Chann
 def channel_from_message(message: LexborNode, username: str) -> Channel:
     """Embed pages have no channel header: read what the post shows."""
     avatar = message.css_first(".tgme_widget_message_user_photo img")
+    owner = message.css_first(".tgme_widget_message_owner_name")
+    # The name sits in a span; a verified channel has a "✔" icon next to it.
+    name = owner.css_first("span") if owner is not None else None
     return Channel(
         username=username,
-        title=plain_text(message.css_first(".tgme_widget_message_owner_name")),
+        title=plain_text(name if name is not None else owner),
         avatar_url=absolute_url(avatar.attributes.get("src")) if avatar is not None else None,
+        verified=owner is not None and owner.css_first(".verified-icon") is not None,
     )
 
 
@@ -957,7 +963,7 @@ def parse_page(html: str | bytes, url: str | None = None) -> Page:
         if post is None:
             continue
         if post.date is None:
-            if truncated and message == messages[-1]:
+            if truncated and message.mem_id == messages[-1].mem_id:
                 # The document stops inside this block: what we read is incomplete.
                 page.complete = False
                 last = page.posts[-1].id if page.posts else None
