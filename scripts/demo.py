@@ -180,7 +180,8 @@ def make_text(rng: random.Random, lang: str, *, link: str | None = None) -> tupl
     if rng.random() < 0.45:
         hashtags = several(rng, HASHTAGS[lang], between(rng, 1, 3))
         lines.append(" ".join(hashtags))
-    return "\n\n".join(lines), hashtags, [m[1:] for m in mentions]
+    # The parser's convention: hashtags and mentions without their # and @.
+    return "\n\n".join(lines), [h[1:] for h in hashtags], [m[1:] for m in mentions]
 
 
 def make_media(rng: random.Random, kind: str, position: int = 0, message_id: int | None = None,
@@ -210,8 +211,10 @@ def make_media(rng: random.Random, kind: str, position: int = 0, message_id: int
         m.poll_options = [PollOption(i, t, p) for i, (t, p) in enumerate(zip(options, shares))]
     elif kind == "location":
         m.title = pick(rng, list(PLACES))
-        m.latitude, m.longitude = PLACES[m.title]
+        m.latitude, m.longitude = lat, lon = PLACES[m.title]
         m.title = None  # a bare location shows no name
+        m.url = f"https://maps.google.com/maps?q={lat},{lon}&ll={lat},{lon}&z=16"
+        m.thumbnail_url = f"https://static-maps.example.invalid/map?ll={lon},{lat}&z=15&pt={lon},{lat}"
     elif kind == "contact":
         m.title, m.phone = pick(rng, CONTACTS)
     if m.duration_seconds is not None:
@@ -223,7 +226,7 @@ def make_reactions(rng: random.Random, views: int) -> list[Reaction]:
     reactions = []
     if rng.random() < 0.05:
         n = between(rng, 1, max(1, views // 50))
-        reactions.append(Reaction(0, None, None, n, format_count(n), paid=True))
+        reactions.append(Reaction(0, None, None, n, format_count(n), count_precision(format_count(n)), paid=True))
     for glyph in several(rng, REACTION_EMOJI, between(rng, 1, 4)):
         n = max(1, int(views * rng.random() * 0.03))
         custom = f"53{rng.getrandbits(56):017d}"[:19] if rng.random() < 0.1 else None
@@ -266,7 +269,7 @@ def make_post(rng: random.Random, username: str, post_id: int, kind: str, when: 
     if kind == "service":
         post.kind = "service"
         text = "Channel created" if first else pick(rng, SERVICE_TEXTS).format(title=channel_title)
-        post.service_text = post.text = text
+        post.service_text = text
         return post
     r = rng.random()
     lang = "ru" if r < 0.5 else "en" if r < 0.85 else "no"
@@ -286,8 +289,10 @@ def make_post(rng: random.Random, username: str, post_id: int, kind: str, when: 
         has_text = False
     if has_text:
         post.text, post.hashtags, post.mentions = make_text(rng, lang, link=link)
+        # every <a> in the text except hashtag searches, in text order: mentions first here
+        post.links = [Link(url=f"https://t.me/{m}", domain="t.me", text=f"@{m}") for m in post.mentions]
         if link:
-            post.links = [Link(url=link, domain=link.split("/")[2], text=link)]
+            post.links.append(Link(url=link, domain=link.split("/")[2], text=link))
         if rng.random() < 0.05:  # a channel with premium emoji: custom emoji in text
             glyphs = [e for e in EMOJI if e in post.text]
             if glyphs:
@@ -299,11 +304,17 @@ def make_post(rng: random.Random, username: str, post_id: int, kind: str, when: 
         post.media = [make_media(rng, "video" if rng.random() < 0.2 else "photo", i, mid, lang)
                       for i, mid in enumerate(post.album_ids)]
     elif kind != "text":
-        post.media = [make_media(rng, kind, 0, None, lang)]
+        # the page links these media to their message; the others carry no id
+        linked = kind in ("photo", "video", "gif", "voice", "audio", "document")
+        post.media = [make_media(rng, kind, 0, post_id if linked else None, lang)]
     post.media_too_big = any(m.too_big for m in post.media)
-    post.media_not_supported = kind == "sticker"
-    if kind == "text" and not link and rng.random() < 0.03:
-        post.open_in_telegram = True  # e.g. a story or paid media the web preview cannot show
+    if kind == "text" and not link:
+        r = rng.random()
+        if r < 0.02:  # e.g. paid media the web preview cannot show at all
+            post.open_in_telegram = True
+            post.text, post.hashtags, post.mentions, post.links, post.html = None, [], [], [], None
+        elif r < 0.04:  # e.g. a game: the page says so, and shows the caption
+            post.media_not_supported = True
     post.views = int(rng.lognormvariate(8.3, 1.1)) + 10
     post.views_text = format_count(post.views)
     post.views_precision = count_precision(post.views_text)

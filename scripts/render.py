@@ -357,9 +357,11 @@ def render_poll(media: Media, href: str) -> str:
 
 def render_location(media: Media, href: str) -> str:
     lat, lon = media.latitude, media.longitude
+    link = media.url or f"https://maps.google.com/maps?q={lat},{lon}&ll={lat},{lon}&z=16"
+    image = media.thumbnail_url or f"https://static-maps.example.invalid/map?ll={lon},{lat}&z=15&pt={lon},{lat}"
     return (
-        f'<a class="tgme_widget_message_location_wrap" href="https://maps.google.com/maps?q={lat},{lon}&amp;ll={lat},{lon}&amp;z=16">\n'
-        f"  <div class=\"tgme_widget_message_location\" style=\"background-image:url('https://static-maps.example.invalid/map?ll={lon},{lat}&amp;z=15&amp;pt={lon},{lat}')\"></div>\n"
+        f'<a class="tgme_widget_message_location_wrap" href="{attr(link)}">\n'
+        f"  <div class=\"tgme_widget_message_location\" style=\"background-image:url('{attr(image)}')\"></div>\n"
         "</a>"
     )
 
@@ -523,17 +525,18 @@ def message_classes(post: Post) -> str:
     return " ".join(classes + ["js-widget_message"])
 
 
-def render_body(post: Post) -> str:
-    """Text plus the post-level notices that sit around it."""
+def render_body(post: Post, media: str) -> str:
+    """Media and text, with the post-level notices that sit around them."""
     text = render_text(post)
-    if post.open_in_telegram:
-        link = post.url
-        return (f'<div class="media_supported_cont">{text}</div>'
-                f'<div class="media_not_supported_cont">{render_notice(MORE_NOTICE_LABELS["open_telegram"], link)}</div>')
-    notice = ""
+    if post.open_in_telegram:  # nothing the web preview can show: the notice is visible
+        return media + render_notice(MORE_NOTICE_LABELS["open_telegram"], post.url) + text
     if post.media_not_supported and not any(m.kind == "sticker" for m in post.media):
-        notice = render_notice(MORE_NOTICE_LABELS["not_supported"], post.url)
-    return notice + text
+        return media + render_notice(MORE_NOTICE_LABELS["not_supported"], post.url) + text
+    if post.html and "<tg-emoji" in post.html:
+        # Real pages wrap posts with custom emoji like this; the fallback stays hidden.
+        return (f'<div class="media_supported_cont">{media}{text}</div><div class="media_not_supported_cont">'
+                f'{render_notice(MORE_NOTICE_LABELS["open_telegram"], post.url)}</div>\n')
+    return media + text
 
 
 def render_message(post: Post, channel: Channel, *, base_url: str = BASE_URL,
@@ -550,8 +553,8 @@ def render_message(post: Post, channel: Channel, *, base_url: str = BASE_URL,
         + ('    <a class="tgme_widget_message_bubble_logo" href="//core.telegram.org/widgets"></a>\n' if embed else "")
         + f"    {BUBBLE_TAIL}\n"
         f"    {render_owner(channel, base_url)}\n"
-        f"{render_forward(post)}{render_reply(post, base_url)}{render_media(post, base_url)}"
-        f"{render_body(post)}\n{render_link_preview(post)}"
+        f"{render_forward(post)}{render_reply(post, base_url)}"
+        f"{render_body(post, render_media(post, base_url))}\n{render_link_preview(post)}"
         f"{render_reactions(post)}{render_footer(post, base_url, embed=embed)}\n"
         "  </div>\n</div>"
     )
@@ -565,7 +568,7 @@ def render_message_wrap(post: Post, channel: Channel, *, base_url: str = BASE_UR
 # ---------------------------------------------------------------- whole pages
 
 def render_head(title: str, *, description: str = "", image: str | None = None,
-                links: list[tuple[str, str]] = (), widget: bool = False) -> str:
+                links: list[tuple[str, str]] = (), widget: bool = False, suffix: bool = True) -> str:
     link_tags = "\n".join(f'<link rel="{rel}" href="{attr(href)}">' for rel, href in links)
     og = "" if widget else (
         f'<meta property="og:title" content="{attr(title)}">\n'
@@ -574,7 +577,7 @@ def render_head(title: str, *, description: str = "", image: str | None = None,
         f'<meta property="og:description" content="{attr(description)}">\n'
         '<meta name="twitter:card" content="summary">\n'
     )
-    page_title = "Telegram Widget" if widget else f"{escape(title)} – Telegram"
+    page_title = "Telegram Widget" if widget else escape(title) + (" – Telegram" if suffix else "")
     return (
         "<!DOCTYPE html>\n<html>\n  <head>\n    <meta charset=\"utf-8\">\n"
         f"    <title>{page_title}</title>\n"
@@ -650,8 +653,7 @@ def last_id(post: Post) -> int:
 
 
 # Used by layout="renamed": same content, but no class a parser knows.
-RENAMED_LAYOUT = (("tgme_widget_message", "tgme_post_card"), ("tgme_channel_history", "tgme_feed"),
-                  ("js-widget_message", "js-post_card"))
+RENAMED_LAYOUT = (("tgme_widget_message", "tgme_post_card"), ("js-widget_message", "js-post_card"))
 
 
 def render_channel_page(channel: Channel, posts: list[Post], *, before: int | None = None,
@@ -733,7 +735,7 @@ def render_contact_page(username: str, *, title: str | None = None, description:
     extra = f'\n    <div class="tgme_page_extra">{escape(subscribers)} subscribers</div>' if subscribers else ""
     desc = f'\n    <div class="tgme_page_description" dir="auto">{escape(description)}</div>' if description else ""
     return (
-        render_head(title, description=description or "")
+        render_head(title, description=description or "", suffix=False)
         + '  <body class="tgme_page_body">\n<div class="tgme_page_wrap">\n  <div class="tgme_page">\n'
         f'    <div class="tgme_page_title" dir="auto"><span dir="auto">{escape(title)}</span></div>'
         f"{extra}{desc}\n"
