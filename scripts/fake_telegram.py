@@ -206,7 +206,9 @@ class FakeTelegram:
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, name="fake-telegram", daemon=True).start()
+        # a short poll interval makes stop() (and so each test) quick
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="fake-telegram", daemon=True).start()
         return self.base_url
 
     def stop(self) -> None:
