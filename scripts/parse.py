@@ -322,7 +322,7 @@ class RichText:
             return
         if tag in SKIPPED_TAGS:
             return
-        classes = (node.attributes.get("class") or "").split()
+        classes = (node.attributes.get("class") or "").split() if tag in ("i", "span") else ()
         if tag == "i" and "emoji" in classes:
             # The image emoji's glyph sits in its <b>; keep just the glyph.
             glyph = node.text().strip()  # re-indented copies wrap the glyph in whitespace
@@ -638,11 +638,10 @@ def parse_reactions(node: LexborNode) -> list[Reaction]:
     return reactions
 
 
-def visible_notices(message: LexborNode) -> set[str]:
+def visible_notices(message: LexborNode, labels: list[LexborNode], has_supported: bool) -> set[str]:
     """The notices a person actually sees on this post (see module docstring)."""
     found = set()
-    has_supported = message.css_first(".media_supported_cont") is not None
-    for label in message.css(".message_media_not_supported_label"):
+    for label in labels:
         text = " ".join(label.text().split()).lower()
         holder = inside(
             label,
@@ -660,9 +659,33 @@ def visible_notices(message: LexborNode) -> set[str]:
     return found
 
 
-def main_text_node(message: LexborNode) -> LexborNode | None:
+# The single-element parts of a post, fetched with one query (one CSS call per part was
+# the largest cost per post) and sorted by class in Python.
+PART_CLASSES = (
+    "tgme_widget_message_bubble", "tgme_widget_message_date", "tgme_widget_message_views",
+    "tgme_widget_message_meta", "tgme_widget_message_from_author", "tgme_widget_message_via_bot",
+    "tgme_widget_message_forwarded_from", "tgme_widget_message_reply", "tgme_widget_message_link_preview",
+    "tgme_widget_message_reactions", "media_supported_cont",
+)
+LIST_CLASSES = ("tgme_widget_message_text", "message_media_not_supported_label")
+PARTS_SELECTOR = ", ".join("." + c for c in PART_CLASSES + LIST_CLASSES)
+
+
+def post_parts(message: LexborNode) -> dict:
+    """{class: first element} for PART_CLASSES, {class: [elements]} for LIST_CLASSES."""
+    parts: dict = {name: [] for name in LIST_CLASSES}
+    for node in message.css(PARTS_SELECTOR):
+        for name in (node.attributes.get("class") or "").split():
+            if name in parts and name in LIST_CLASSES:
+                parts[name].append(node)
+            elif name in PART_CLASSES and name not in parts:
+                parts[name] = node
+    return parts
+
+
+def main_text_node(message: LexborNode, candidates: list[LexborNode]) -> LexborNode | None:
     """The post's own text element (not the reply quote, not the link preview)."""
-    for node in message.css(".tgme_widget_message_text"):
+    for node in candidates:
         if has_class(node, "js-message_reply_text"):
             continue
         if inside(node, message, ("tgme_widget_message_reply", "tgme_widget_message_link_preview")):
@@ -767,36 +790,37 @@ def parse_post(message: LexborNode, problems: list[str]) -> Post | None:
     if str(view.get("p", "")).endswith("g"):
         post.grouped_id = str(view["p"])
 
-    bubble = message.css_first(".tgme_widget_message_bubble") or message
-    time = message.css_first(".tgme_widget_message_date time[datetime]") or message.css_first(
-        ".tgme_widget_message_meta time[datetime]"
-    )
+    parts = post_parts(message)
+    bubble = parts.get("tgme_widget_message_bubble") or message
+    date_link = parts.get("tgme_widget_message_date")
+    time = date_link.css_first("time[datetime]") if date_link is not None else None
     post.date = normalise_date(time.attributes.get("datetime")) if time is not None else None
 
-    views = message.css_first(".tgme_widget_message_views")
+    views = parts.get("tgme_widget_message_views")
     if views is not None:
         count = parse_count(views.text())
         post.views, post.views_text, post.views_precision = count.value, count.text, count.precision
-    meta = message.css_first(".tgme_widget_message_meta")
-    post.edited = edited_mark(meta)
-    post.author = plain_text(message.css_first(".tgme_widget_message_from_author"))
-    via = message.css_first(".tgme_widget_message_via_bot")
+    post.edited = edited_mark(parts.get("tgme_widget_message_meta"))
+    post.author = plain_text(parts.get("tgme_widget_message_from_author"))
+    via = parts.get("tgme_widget_message_via_bot")
     if via is not None:
         post.via_bot = (clean_text(via.text()) or "").lstrip("@") or tme_target(via.attributes.get("href"))[0]
 
-    forward = message.css_first(".tgme_widget_message_forwarded_from")
+    forward = parts.get("tgme_widget_message_forwarded_from")
     if forward is not None:
         fill_forward(post, forward)
-    reply = message.css_first(".tgme_widget_message_reply")
+    reply = parts.get("tgme_widget_message_reply")
     if reply is not None:
         fill_reply(post, reply)
-    preview = message.css_first(".tgme_widget_message_link_preview")
+    preview = parts.get("tgme_widget_message_link_preview")
     if preview is not None:
         fill_link_preview(post, preview)
 
-    notices = visible_notices(message)
+    notices = visible_notices(
+        message, parts["message_media_not_supported_label"], "media_supported_cont" in parts
+    )
     is_service = has_class(message, "service_message") or "service" in notices
-    text_node = main_text_node(message)
+    text_node = main_text_node(message, parts["tgme_widget_message_text"])
     if is_service:
         post.kind = "service"
         post.service_text = plain_text(text_node)
@@ -813,7 +837,7 @@ def parse_post(message: LexborNode, problems: list[str]) -> Post | None:
     for notice in sorted(notices - set(NOTICE_FLAGS.values()) - {"service"}):
         problems.append(f"post {post.id}: unrecognised notice {notice!r}")
 
-    reactions = message.css_first(".tgme_widget_message_reactions")
+    reactions = parts.get("tgme_widget_message_reactions")
     if reactions is not None:
         post.reactions = parse_reactions(reactions)
 
