@@ -511,6 +511,15 @@ def demo_channels(seed: int = 0, specs: list[tuple[str, int]] | None = None) -> 
     return {c.username: c for c in channels}
 
 
+@contextmanager
+def demo_server(seed: int = 0, specs: list[tuple[str, int]] | None = None):
+    """The demo set served on a free loopback port: yields (base_url, channel names to
+    crawl). The channel without public preview is served but not listed."""
+    fake = FakeTelegram(demo_channels(seed, specs))
+    with fake.serve() as url:
+        yield url, [c.username for c in fake.channels.values() if c.public_preview]
+
+
 def parse_channel_spec(value: str) -> tuple[str, int]:
     name, _, posts = value.partition(":")
     if not name or not posts.isdigit():
