@@ -1,0 +1,242 @@
+"""How posts look in Datasette: sanitised text, links to t.me, media thumbnails, reactions,
+and the data for the post page (templates/row-telegram-posts.html).
+
+Defence in depth: the parser already stores `posts.html` sanitised, but everything HTML
+from the database is sanitised again here with an allow-list (nh3) before it is marked safe,
+and every URL put in an attribute must be http(s) (or tg: for text links); anything else is
+shown as escaped text. Everything not handled here is escaped by Datasette itself.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import nh3
+from datasette import hookimpl
+from markupsafe import Markup, escape
+
+SAFE_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "code", "pre", "blockquote", "br", "span", "p"}
+SANITISER = nh3.Cleaner(
+    tags=SAFE_TAGS,
+    clean_content_tags={"script", "style", "svg", "math", "iframe", "object", "embed", "noscript", "template", "textarea", "title"},
+    attributes={"a": {"href"}},
+    allowed_classes={"span": {"tg-spoiler"}},
+    url_schemes={"http", "https", "tg"},
+    link_rel="noopener noreferrer nofollow ugc",
+)
+USERNAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+TME = "https://t.me"
+
+
+def sanitise(fragment: str | None) -> Markup:
+    return Markup(SANITISER.clean(fragment or ""))
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) URL with a host, else None."""
+    if not url or not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url.strip()
+
+
+def link(url: str | None, text=None) -> Markup | None:
+    safe = web_url(url)
+    if safe is None:
+        return None
+    return Markup('<a href="{}" rel="noopener noreferrer nofollow">{}</a>').format(safe, text if text is not None else safe)
+
+
+def thumbnail(url: str | None, alt: str = "") -> Markup | None:
+    safe = web_url(url)
+    if safe is None or not safe.startswith("https://"):
+        return None
+    return Markup(
+        '<img class="tg-thumb" src="{}" alt="{}" loading="lazy" referrerpolicy="no-referrer" '
+        'style="max-width:120px;max-height:120px">'
+    ).format(safe, alt)
+
+
+def tme_post_url(channel, post_id) -> str | None:
+    """https://t.me/<channel>/<id>, built only from a valid username and an integer id."""
+    if not isinstance(channel, str) or not USERNAME.match(channel):
+        return None
+    try:
+        return f"{TME}/{channel}/{int(post_id)}"
+    except (TypeError, ValueError):
+        return None
+
+
+def row_path(datasette, database: str, channel: str, post_id) -> str:
+    return datasette.urls.row(database, "posts", f"{channel},{int(post_id)}")
+
+
+def reactions_html(reactions: list[dict]) -> Markup:
+    items = [
+        Markup('<span class="tg-reaction">{} {}</span>').format(r["emoji"] or r["reaction"], r["count_text"] or r["count"] or "")
+        for r in reactions
+    ]
+    return Markup('<div class="tg-reactions">{}</div>').format(Markup(" ").join(items)) if items else Markup("")
+
+
+def media_html(media: list[dict]) -> Markup:
+    parts = []
+    for item in media:
+        picture = thumbnail(item.get("thumbnail_url") or (item.get("url") if item.get("kind") == "photo" else None), item.get("kind") or "")
+        label = Markup('<span class="tg-media-kind">{}</span>').format(item.get("kind") or "media")
+        parts.append(picture or label)
+    return Markup('<div class="tg-media">{}</div>').format(Markup(" ").join(parts)) if parts else Markup("")
+
+
+_EXTRAS: dict = {}
+
+
+async def post_extras(datasette, database: str, channel: str, post_id: int, digest: str | None) -> dict:
+    """Media and reactions of one post, cached by the post's child digest (an unchanged
+    digest means unchanged media and reactions)."""
+    key = (database, channel, post_id, digest)
+    if digest is not None and key in _EXTRAS:
+        return _EXTRAS[key]
+    db = datasette.get_database(database)
+    media = [dict(r) for r in (await db.execute(
+        "select kind, url, thumbnail_url, title from media where channel = ? and post_id = ? order by position",
+        [channel, post_id],
+    )).rows]
+    reactions = [dict(r) for r in (await db.execute(
+        "select reaction, emoji, count, count_text from reactions where channel = ? and post_id = ? order by position",
+        [channel, post_id],
+    )).rows]
+    extras = {"media": media, "reactions": reactions}
+    if digest is not None:
+        if len(_EXTRAS) > 20000:
+            _EXTRAS.clear()
+        _EXTRAS[key] = extras
+    return extras
+
+
+def _value(row, name):
+    try:
+        return row[name]
+    except (KeyError, IndexError):
+        return None
+
+
+@hookimpl
+def render_cell(row, value, column, table, database, datasette):
+    if table == "posts":
+        return _posts_cell(row, value, column, database, datasette)
+    if table == "post_versions" and column == "html":
+        return Markup('<div class="tg-text">{}</div>').format(sanitise(value))
+    if table == "channels" and column == "description_html":
+        return Markup('<div class="tg-text">{}</div>').format(sanitise(value))
+    if table == "channels" and column == "avatar_url":
+        return thumbnail(value, "channel picture")
+    if table == "media" and column in ("url", "thumbnail_url"):
+        return thumbnail(value, column) if column == "thumbnail_url" else link(value)
+    if table == "places" and column == "popup":
+        return Markup("<code>{}</code>").format(value or "")
+    return None
+
+
+def _posts_cell(row, value, column, database, datasette):
+    if column == "html":
+        channel, post_id = _value(row, "channel"), _value(row, "id")
+        if channel is None or post_id is None:
+            return Markup('<div class="tg-text">{}</div>').format(sanitise(value))
+
+        async def inner():
+            extras = await post_extras(datasette, database, channel, post_id, _value(row, "children_sha256"))
+            return Markup('<div class="tg-post"><div class="tg-text">{}</div>{}{}</div>').format(
+                sanitise(value), media_html(extras["media"]), reactions_html(extras["reactions"])
+            )
+
+        return inner
+    if column == "url":
+        return link(value)
+    if column in ("link_preview_image",):
+        return thumbnail(value, "link preview")
+    if column == "forwarded_from_name" and value:
+        original = tme_post_url(_value(row, "forwarded_from_channel"), _value(row, "forwarded_from_id"))
+        if original:
+            return Markup('<a href="{}" rel="noopener noreferrer nofollow" title="original post">{}</a>').format(original, value)
+        return None
+    if column in ("forwarded_from_url", "link_preview_url"):
+        return link(value)
+    if column == "raw_html" and value:
+        return Markup("<code>{}</code>").format(value[:300] + ("…" if len(value) > 300 else ""))
+    return None
+
+
+@hookimpl
+def extra_template_vars(template, database, table, view_name, request, datasette):
+    if view_name != "row" or table != "posts" or request is None:
+        return {}
+
+    async def inner():
+        pks = request.url_vars.get("pks", "")
+        return {"tg_post": await post_page(datasette, database, pks)}
+
+    return inner
+
+
+async def post_page(datasette, database: str, pks: str) -> dict | None:
+    """Everything the post page shows, from the row key "<channel>,<id>"."""
+    from datasette.utils import tilde_decode
+
+    parts = [tilde_decode(p) for p in pks.split(",")]
+    if len(parts) != 2:
+        return None
+    channel, raw_id = parts
+    try:
+        post_id = int(raw_id)
+    except ValueError:
+        return None
+    db = datasette.get_database(database)
+    rows = (await db.execute("select * from posts where channel = ? and id = ?", [channel, post_id])).rows
+    if not rows:
+        return None
+    post = dict(rows[0])
+    extras = await post_extras(datasette, database, channel, post_id, None)
+    versions = [dict(r) for r in (await db.execute(
+        "select version, text, html, first_seen_at, last_seen_at from post_versions "
+        "where channel = ? and post_id = ? order by version", [channel, post_id])).rows]
+    views = [dict(r) for r in (await db.execute(
+        "select fetched_at, views, views_text from view_snapshots where channel = ? and post_id = ? "
+        "order by fetched_at", [channel, post_id])).rows]
+    original = None
+    if post.get("forwarded_from_channel") and post.get("forwarded_from_id"):
+        found = (await db.execute(
+            "select channel, id from posts where channel = ? collate nocase and id = ?",
+            [post["forwarded_from_channel"], post["forwarded_from_id"]])).rows
+        if found:
+            original = row_path(datasette, database, found[0]["channel"], found[0]["id"])
+    max_views = max([v["views"] or 0 for v in views] or [0]) or 1
+    return {
+        "channel": channel,
+        "id": post_id,
+        "date": post.get("date"),
+        "html": sanitise(post.get("html")),
+        "tme_url": tme_post_url(channel, post_id),
+        "forwarded_from_name": post.get("forwarded_from_name"),
+        "forwarded_from_tme": tme_post_url(post.get("forwarded_from_channel"), post.get("forwarded_from_id")),
+        "forwarded_from_archived": original,
+        "link_preview": {
+            "url": web_url(post.get("link_preview_url")),
+            "title": post.get("link_preview_title"),
+            "description": post.get("link_preview_description"),
+            "image": thumbnail(post.get("link_preview_image"), "link preview"),
+        } if post.get("link_preview_url") or post.get("link_preview_title") else None,
+        "views_text": post.get("views_text"),
+        "edited": post.get("edited"),
+        "deleted_at": post.get("deleted_at"),
+        "media": media_html(extras["media"]),
+        "reactions": reactions_html(extras["reactions"]),
+        "versions": [{**v, "html": sanitise(v["html"])} for v in versions],
+        "views": [{**v, "percent": round(100 * (v["views"] or 0) / max_views)} for v in views],
+    }
