@@ -242,3 +242,20 @@ def test_no_posts_found_page_is_a_telegram_page():
         "</section></main>"
     )
     assert page.posts == [] and page.channel.username == "some_channel" and page.complete
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        'a &lt;script&gt; b &amp; c\u00a0d',
+        '<a href="javascript:alert(1)">x</a> <a href="https://ok.example/?a=1&amp;b=&quot;2&quot;">y</a>',
+        '<a href="tg://resolve?domain=x">t</a><a href="/s/chan">rel</a><a href="data:text/html,hi">d</a>',
+        '<b><i>nested <u>deep</u></i></b><pre>code &amp; more</pre><blockquote>q</blockquote>',
+        '<a href="https://a.example/">outer <a href="https://b.example/">inner</a></a>',
+        '<i class="emoji"><b>🔥</b></i><tg-spoiler>s</tg-spoiler><span class="x">plain</span>',
+    ],
+)
+def test_built_html_equals_nh3_output(fragment):
+    rich = text_of(fragment)
+    assert sanitise_html(rich.safe_html()) == rich.safe_html()
+    assert "javascript" not in rich.safe_html() and "data:" not in rich.safe_html()
