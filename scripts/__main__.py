@@ -101,5 +101,16 @@ def crawl_command(channels, config_path, base_url, requests_per_second, refresh_
         sys.exit(1)
 
 
+# The scheduled update's steps (.github/workflows/update.yml): restore, check, export, publish, summary.
+from . import workflow  # noqa: E402
+
+for command in workflow.COMMANDS:
+    cli.add_command(command)
+
+
+from .fake_telegram import cli as fake_telegram  # noqa: E402
+
+cli.add_command(fake_telegram, "fake-telegram")
+
 if __name__ == "__main__":
     cli()

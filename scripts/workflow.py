@@ -1,0 +1,634 @@
+"""The scheduled update, one command per step: restore, check, export, publish, summary.
+
+`.github/workflows/update.yml` runs these commands (and `crawl`) and nothing of substance
+besides, so what the schedule does can be played locally and in the tests:
+
+    python -m scripts restore --data-dir data --before-dir before --release-repo OWNER/REPO
+    python -m scripts crawl --db data/telegram.db --archive data/archive.db
+    python -m scripts check --before before --db data/telegram.db --archive data/archive.db
+    python -m scripts export --db data/telegram.db --archive data/archive.db --out export
+    python -m scripts publish --target fly --db export/telegram.db
+    python -m scripts summary --before before --db data/telegram.db
+
+History lives in the databases themselves (versions, snapshots, deletions), so every run
+must start from everything the previous runs saw: `restore` fetches the previous
+databases and keeps an untouched copy in the "before" folder, and `check` refuses a run
+that lost any row of that copy.
+
+Messages for GitHub Actions use its workflow commands (`::warning::`, `::error::`,
+`::notice::`), which read as plain lines anywhere else.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parent.parent
+DATABASES = ("telegram.db", "archive.db")
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# The same serve options as the Makefile's `serve` target (a test keeps them in step).
+SERVE_SETTINGS = {"sql_time_limit_ms": "3000", "max_returned_rows": "1000"}
+
+# What must survive from one run to the next: table -> the columns that identify a row,
+# plus columns whose value must not change. Tables missing from the previous database
+# are skipped (older schema).
+KEPT_ROWS = {
+    "telegram.db": {
+        "posts": (("channel", "id"), ()),
+        "post_versions": (("channel", "post_id", "version"), ("text_sha256",)),
+        "post_events": (("channel", "post_id", "at", "event"), ()),
+        "view_snapshots": (("channel", "post_id", "fetched_at"), ("views",)),
+        "reaction_snapshots": (("channel", "post_id", "fetched_at", "reaction"), ("count",)),
+        "channels": (("username",), ()),
+        "channel_stats": (("username", "fetched_at"), ()),
+        "fetches": (("id",), ("sha256",)),
+    },
+    "archive.db": {
+        "fetches": (("id",), ("url", "sha256")),
+        "bodies": (("sha256",), ()),
+    },
+}
+
+
+def annotate(kind: str, message: str, title: str | None = None) -> None:
+    """A GitHub Actions annotation (error, warning, notice) on stdout."""
+    props = f" title={title}" if title else ""
+    click.echo(f"::{kind}{props}::{message}")
+
+
+def is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def integrity_problems(path: Path) -> list[str]:
+    """What `PRAGMA integrity_check` says is wrong (empty when the file is sound)."""
+    if not is_sqlite(path):
+        return [f"{path}: not an SQLite database"]
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = [r[0] for r in conn.execute("pragma integrity_check")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as error:
+        return [f"{path}: {error}"]
+    return [] if rows == ["ok"] else [f"{path}: {row}" for row in rows]
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent standalone copy (WAL content included) in rollback-journal mode,
+    which read-only readers such as Datasette Lite's sql.js can open."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(tmp)
+    try:
+        src.backup(dst)
+        dst.execute("pragma journal_mode=delete")
+    finally:
+        dst.close()
+        src.close()
+    os.replace(tmp, target)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- restore
+
+
+@dataclass
+class Attempt:
+    """What one source said: `found` the databases, nothing there (`absent`), or `error`."""
+
+    source: str
+    outcome: str  # found | absent | error
+    detail: str
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def from_release_dir(release_dir: Path, workdir: Path) -> Attempt:
+    source = f"release folder {release_dir}"
+    if not (release_dir / "telegram.db").exists():
+        return Attempt(source, "absent", f"no telegram.db in {release_dir}")
+    files = {}
+    for name in DATABASES:
+        if (release_dir / name).exists():
+            shutil.copyfile(release_dir / name, workdir / name)
+            files[name] = workdir / name
+    return Attempt(source, "found", f"copied {', '.join(files)}", files)
+
+
+def from_github_release(repo: str, tag: str, workdir: Path) -> Attempt:
+    """The release assets, through the GitHub CLI (on every Actions runner; GH_TOKEN)."""
+    source = f"GitHub release {repo}@{tag}"
+    if shutil.which("gh") is None:
+        return Attempt(source, "error", "the GitHub CLI `gh` is not installed (or use --release-dir)")
+    view = subprocess.run(
+        ["gh", "release", "view", tag, "--repo", repo, "--json", "assets", "--jq", ".assets[].name"],
+        capture_output=True, text=True,
+    )
+    if view.returncode != 0:
+        message = (view.stderr or view.stdout).strip()
+        if "not found" in message.lower():
+            return Attempt(source, "absent", f"no release tagged {tag} ({message})")
+        return Attempt(source, "error", f"gh release view failed: {message}")
+    assets = view.stdout.split()
+    if "telegram.db" not in assets:
+        return Attempt(source, "absent", f"the release has no telegram.db (assets: {', '.join(assets) or 'none'})")
+    command = ["gh", "release", "download", tag, "--repo", repo, "--dir", str(workdir), "--clobber"]
+    for name in DATABASES:
+        if name in assets:
+            command += ["--pattern", name]
+    download = subprocess.run(command, capture_output=True, text=True)
+    if download.returncode != 0:
+        return Attempt(source, "error", f"gh release download failed: {(download.stderr or download.stdout).strip()}")
+    files = {name: workdir / name for name in DATABASES if (workdir / name).exists()}
+    return Attempt(source, "found", f"downloaded {', '.join(files)}", files)
+
+
+def from_site(site_url: str, workdir: Path, timeout: float = 600.0) -> Attempt:
+    """The published site's database download (`/telegram.db`). The archive is not on it."""
+    import httpx
+
+    url = site_url.rstrip("/") + "/telegram.db"
+    source = f"published site {url}"
+    target = workdir / "telegram.db"
+    try:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            if response.status_code in (403, 404, 410):
+                return Attempt(source, "absent", f"HTTP {response.status_code}")
+            if response.status_code != 200:
+                return Attempt(source, "error", f"HTTP {response.status_code}")
+            with target.open("wb") as f:
+                for chunk in response.iter_bytes():
+                    f.write(chunk)
+    except httpx.HTTPError as error:
+        return Attempt(source, "error", f"{type(error).__name__}: {error}")
+    return Attempt(source, "found", "downloaded telegram.db (the site has no archive.db)", {"telegram.db": target})
+
+
+def verified(attempt: Attempt) -> Attempt:
+    """A found telegram.db that is not a sound SQLite file counts as an error."""
+    if attempt.outcome != "found":
+        return attempt
+    problems = [p for path in attempt.files.values() for p in integrity_problems(path)]
+    if problems:
+        return Attempt(attempt.source, "error", "downloaded, but broken: " + "; ".join(problems[:5]))
+    return attempt
+
+
+def forget_crawl_positions(db_path: Path) -> int:
+    """Make the next crawl walk every channel back to its first post; data is kept."""
+    conn = sqlite3.connect(db_path)
+    try:
+        exists = conn.execute("select 1 from sqlite_master where name = 'crawl_state'").fetchone()
+        if not exists:
+            return 0
+        with conn:
+            return conn.execute("delete from crawl_state").rowcount
+    finally:
+        conn.close()
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
+              help="Where the crawl will find telegram.db and archive.db.")
+@click.option("--before-dir", type=click.Path(path_type=Path), default=Path("before"), show_default=True,
+              help="An untouched copy of what was restored, for `check` and `summary`.")
+@click.option("--release-dir", type=click.Path(path_type=Path), help="A folder holding the previous release's files.")
+@click.option("--release-repo", default="", help="OWNER/REPO whose release holds the previous databases.")
+@click.option("--release-tag", default="data", show_default=True)
+@click.option("--site-url", default="", help="The published Datasette, whose /telegram.db is the fallback.")
+@click.option("--full-backfill", type=click.BOOL, default=False,
+              help="Forget where crawls stopped, so this run walks every channel back to its first post.")
+@click.option("--allow-fresh", type=click.BOOL, default=False,
+              help="Start fresh even when the release could not be read (it may hold history).")
+def restore(data_dir, before_dir, release_dir, release_repo, release_tag, site_url, full_backfill, allow_fresh):
+    """Fetch the previous telegram.db and archive.db: the release, else the site, else fresh."""
+    existing = [data_dir / name for name in DATABASES if (data_dir / name).exists()]
+    if existing:
+        raise click.ClickException(f"{existing[0]} already exists: restore only fills an empty data folder")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    before_dir.mkdir(parents=True, exist_ok=True)
+    attempts: list[Attempt] = []
+    with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
+        sources = []
+        if release_dir:
+            sources.append(lambda w: from_release_dir(release_dir, w))
+        if release_repo:
+            sources.append(lambda w: from_github_release(release_repo, release_tag, w))
+        if site_url:
+            sources.append(lambda w: from_site(site_url, w))
+        found = None
+        for index, fetch in enumerate(sources):
+            workdir = Path(tmp) / str(index)
+            workdir.mkdir()
+            attempt = verified(fetch(workdir))
+            attempts.append(attempt)
+            click.echo(f"{attempt.source}: {attempt.outcome}: {attempt.detail}")
+            if attempt.outcome == "found":
+                found = attempt
+                break
+        if found:
+            for name, path in found.files.items():
+                shutil.copyfile(path, before_dir / name)
+                os.replace(path, data_dir / name)
+            if "archive.db" not in found.files:
+                annotate("warning", f"{found.source} had no archive.db: this run's archive starts empty "
+                         "(telegram.db still holds all the history)", "No archive restored")
+    release_errors = [a for a in attempts if a.outcome == "error" and a.source.startswith("GitHub release")]
+    if not found and release_errors and not allow_fresh:
+        annotate("error", f"{release_errors[0].source} could not be read ({release_errors[0].detail}) and no "
+                 "other source had the data. Refusing to start fresh: that would publish a dataset without "
+                 "its history. Re-run later, or run with --allow-fresh true.", "Restore failed")
+        sys.exit(1)
+    if not found:
+        tried = "; ".join(f"{a.source}: {a.detail}" for a in attempts) or "no source was configured"
+        annotate("warning", f"No previous telegram.db was found ({tried}). STARTING A FRESH DATASET: "
+                 "the crawl goes back to each channel's first post, but edits, deletions and view "
+                 "counts seen by earlier runs (if there were any) are not in it.", "Fresh start")
+    if full_backfill and (data_dir / "telegram.db").exists():
+        forgotten = forget_crawl_positions(data_dir / "telegram.db")
+        click.echo(f"full backfill: forgot the crawl position of {forgotten} channels")
+    info = {
+        "source": found.source if found else "fresh",
+        "detail": found.detail if found else None,
+        "files": sorted(found.files) if found else [],
+        "attempts": [{"source": a.source, "outcome": a.outcome, "detail": a.detail} for a in attempts],
+        "full_backfill": bool(full_backfill),
+        "restored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (before_dir / "restore.json").write_text(json.dumps(info, indent=2))
+    click.echo(f"restored from {info['source']} into {data_dir}")
+
+
+# ---------------------------------------------------------------- check
+
+
+def lost_rows(before: Path, after: Path, tables: dict) -> dict[str, tuple[int, list[tuple]]]:
+    """Rows of `before` that `after` no longer has (or has with changed kept values):
+    table -> (how many, a few examples)."""
+    conn = sqlite3.connect(f"file:{after}?mode=ro", uri=True)
+    lost = {}
+    try:
+        conn.execute("attach database ? as before", [f"file:{before}?mode=ro"])
+        for table, (key, kept) in tables.items():
+            if not _has_table(conn, "before", table):
+                continue
+            columns = ", ".join(f"[{c}]" for c in key + kept)
+            if not _has_table(conn, "main", table):
+                sql = f"select {columns} from before.[{table}]"
+            else:
+                sql = f"select {columns} from before.[{table}] except select {columns} from main.[{table}]"
+            count = conn.execute(f"select count(*) from ({sql})").fetchone()[0]
+            if count:
+                lost[table] = (count, conn.execute(f"{sql} limit 5").fetchall())
+    finally:
+        conn.close()
+    return lost
+
+
+def _has_table(conn, schema: str, table: str) -> bool:
+    return conn.execute(f"select 1 from {schema}.sqlite_master where type = 'table' and name = ?", [table]).fetchone() is not None
+
+
+def smoke_paths(tables: list[str]) -> list[str]:
+    return ["/", "/telegram", "/-/metadata.json", "/telegram/posts.json?_size=5&_shape=array"] + [
+        f"/telegram/{table}?_size=5" for table in tables
+    ]
+
+
+def smoke(db_path: Path) -> list[str]:
+    """Serve the database as the site does (metadata, plugins, templates) and fetch the
+    key pages through Datasette's client. Returns what failed."""
+    import asyncio
+
+    from datasette.app import Datasette
+
+    with tempfile.TemporaryDirectory() as tmp:
+        metadata = write_site_metadata(db_path, Path(tmp) / "metadata.json")
+        ds = Datasette(
+            [str(db_path)], metadata=json.loads(metadata.read_text()),
+            plugins_dir=_dir_or_none(ROOT / "plugins"), template_dir=_dir_or_none(ROOT / "templates"),
+            settings={k: int(v) for k, v in SERVE_SETTINGS.items()},
+        )
+
+        async def fetch_all():
+            failures = []
+            for path in smoke_paths(public_tables(db_path)):
+                response = await ds.client.get(path)
+                if response.status_code != 200:
+                    failures.append(f"GET {path}: HTTP {response.status_code}")
+                elif path.startswith("/telegram/posts.json") and not isinstance(response.json(), list):
+                    failures.append(f"GET {path}: not a JSON list")
+            return failures
+
+        return asyncio.run(fetch_all())
+
+
+def _dir_or_none(path: Path) -> str | None:
+    return str(path) if path.is_dir() else None
+
+
+@click.command()
+@click.option("--before", "before_dir", type=click.Path(path_type=Path), default=Path("before"), show_default=True,
+              help="The folder `restore` filled with the previous databases.")
+@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("data/telegram.db"), show_default=True)
+@click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=Path("data/archive.db"), show_default=True)
+@click.option("--smoke/--no-smoke", "run_smoke", default=True, show_default=True, help="Fetch the key pages through Datasette.")
+def check(before_dir, db_path, archive_path, run_smoke):
+    """Fail unless the databases are sound and hold everything the previous run had."""
+    problems = []
+    for path in (db_path, archive_path):
+        if path.exists():
+            problems += [f"integrity: {p}" for p in integrity_problems(path)]
+        elif path == db_path or (before_dir / path.name).exists():
+            problems.append(f"{path} is missing")
+    if not problems:
+        for name, current in (("telegram.db", db_path), ("archive.db", archive_path)):
+            previous = before_dir / name
+            if not previous.exists():
+                continue
+            for table, (count, examples) in lost_rows(previous, current, KEPT_ROWS[name]).items():
+                key, kept = KEPT_ROWS[name][table]
+                problems.append(
+                    f"lost: {count} rows of {name} {table} that the previous run had "
+                    f"({', '.join(key + kept)}), e.g. {'; '.join(map(str, examples))}"
+                )
+    if not problems and run_smoke:
+        problems += [f"smoke: {p}" for p in smoke(db_path)]
+    for problem in problems:
+        annotate("error", problem, "Check failed")
+    if problems:
+        click.echo(f"check failed: {len(problems)} problems; nothing may be published from this run", err=True)
+        sys.exit(1)
+    click.echo(f"check passed: {db_path} and {archive_path} are sound and keep every row of {before_dir}"
+               + (", and the site answers" if run_smoke else ""))
+
+
+# ---------------------------------------------------------------- export
+
+
+def hidden_tables() -> set[str]:
+    import yaml
+
+    metadata = yaml.safe_load((ROOT / "metadata.yml").read_text()) or {}
+    tables = metadata.get("databases", {}).get("telegram", {}).get("tables", {}) or {}
+    return {name for name, options in tables.items() if (options or {}).get("hidden")}
+
+
+def public_tables(db_path: Path) -> list[str]:
+    """Tables people browse and download: all but the hidden ones and full-text indexes."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by name")]
+    finally:
+        conn.close()
+    fts = {n for n in names if re.search(r"_fts(_|$)", n)}
+    return [n for n in names if n not in fts and n not in hidden_tables()]
+
+
+def write_csv(db_path: Path, table: str, out: Path) -> int:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        cursor = conn.execute(f"select * from [{table}] order by rowid")
+        with gzip.open(out, "wt", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow([d[0] for d in cursor.description])
+            rows = 0
+            for row in cursor:
+                writer.writerow(row)
+                rows += 1
+    finally:
+        conn.close()
+    return rows
+
+
+@click.command()
+@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("data/telegram.db"), show_default=True)
+@click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=Path("data/archive.db"), show_default=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
+def export(db_path, archive_path, out_dir):
+    """The release files: both databases, a gzipped CSV per public table, SHA256SUMS."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {"exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tables": {}}
+    copy_database(db_path, out_dir / "telegram.db")
+    if archive_path.exists():
+        copy_database(archive_path, out_dir / "archive.db")
+    for table in public_tables(out_dir / "telegram.db"):
+        manifest["tables"][table] = write_csv(out_dir / "telegram.db", table, out_dir / f"{table}.csv.gz")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    files = sorted(p for p in out_dir.iterdir() if p.is_file() and p.name != "SHA256SUMS")
+    (out_dir / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {p.name}\n" for p in files))
+    click.echo(f"exported {len(files)} files to {out_dir}: "
+               + ", ".join(f"{t} ({n} rows)" for t, n in manifest["tables"].items()))
+
+
+# ---------------------------------------------------------------- publish
+
+
+def write_site_metadata(db_path: Path, out: Path) -> Path:
+    """metadata.yml as the site serves it (titled as demo data when it is)."""
+    from .build import write_metadata
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        demo = _has_table(conn, "main", "dataset_info") and conn.execute(
+            "select 1 from dataset_info where key = 'demo' and value = '1'").fetchone() is not None
+    finally:
+        conn.close()
+    write_metadata(out, demo=demo)
+    return out
+
+
+def serve_packages() -> list[str]:
+    """The pinned requirements the site needs: Datasette, its plugins, and what the
+    project's own plugins import."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            pins[line.split("==")[0].strip()] = line
+    imported = set()
+    for plugin in (ROOT / "plugins").glob("*.py") if (ROOT / "plugins").is_dir() else []:
+        imported |= set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", plugin.read_text(), re.M))
+    import_names = {"PyYAML": "yaml", "PyStemmer": "Stemmer"}
+
+    def needed(name: str) -> bool:
+        module = import_names.get(name, name.replace("-", "_"))
+        return name.lower().startswith("datasette") or module in imported or module.lower() in imported
+
+    return [pin for name, pin in pins.items() if needed(name)]
+
+
+def publish_command(target: str, db_path: Path, metadata: Path, app: str, version_note: str | None) -> list[str]:
+    """`datasette publish` with the options of the Makefile's serve target."""
+    command = ["datasette", "publish", target, str(db_path), "--metadata", str(metadata)]
+    for option, path in (("--plugins-dir", ROOT / "plugins"), ("--template-dir", ROOT / "templates")):
+        if path.is_dir() and any(path.iterdir()):
+            command += [option, str(path)]
+    for package in serve_packages():
+        command += ["--install", package]
+    settings = " ".join(f"--setting {k} {v}" for k, v in SERVE_SETTINGS.items())
+    command += ["--extra-options", settings]
+    command += ["--app" if target == "fly" else "--service", app]
+    if version_note:
+        command += ["--version-note", version_note]
+    return command
+
+
+TARGETS = {
+    # target: (the secret that enables it, the variable naming the app or service)
+    "fly": ("FLY_API_TOKEN", "FLY_APP"),
+    "cloudrun": ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDRUN_SERVICE"),
+}
+
+
+@click.command()
+@click.option("--target", required=True,
+              help="fly (needs FLY_API_TOKEN, FLY_APP), cloudrun (needs Google credentials, "
+                   "CLOUDRUN_SERVICE), or folder:PATH (what would be published, copied there).")
+@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("export/telegram.db"), show_default=True)
+@click.option("--version-note", default=lambda: os.environ.get("GITHUB_SHA", "")[:12] or None,
+              help="Shown on /-/versions (default: the commit).")
+def publish(target, db_path, version_note):
+    """Publish telegram.db with Datasette; skipped with a notice when the secret is absent."""
+    with tempfile.TemporaryDirectory() as tmp:
+        metadata = write_site_metadata(db_path, Path(tmp) / "metadata.json")
+        if target.startswith("folder:"):
+            folder = Path(target[len("folder:"):])
+            command = publish_command("fly", Path(db_path.name), Path("metadata.json"), "APP", version_note)
+            publish_to_folder(folder, db_path, metadata, command)
+            click.echo(f"published to {folder}")
+            return
+        if target not in TARGETS:
+            raise click.BadParameter(f"expected fly, cloudrun or folder:PATH, got {target!r}", param_hint="--target")
+        secret, app_variable = TARGETS[target]
+        if not os.environ.get(secret):
+            annotate("notice", f"{secret} is not set, so the site was not published to {target}; the release "
+                     "files are the published data. See the README, 'Deploy your own copy'.", "Publish skipped")
+            return
+        app = os.environ.get(app_variable)
+        if not app:
+            raise click.ClickException(f"{secret} is set but {app_variable} is not: name the {target} app to publish to")
+        command = publish_command(target, db_path, metadata, app, version_note)
+        click.echo("$ " + " ".join(command))
+        sys.exit(subprocess.run(command).returncode)
+
+
+def publish_to_folder(folder: Path, db_path: Path, metadata: Path, command: list[str]) -> None:
+    """Copy what would be published, replacing the folder's previous content whole."""
+    staging = folder.with_name(folder.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    copy_database(db_path, staging / db_path.name)
+    shutil.copyfile(metadata, staging / "metadata.json")
+    for name in ("plugins", "templates"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (staging / "publish.json").write_text(json.dumps({"command": command}, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(staging, folder)
+
+
+# ---------------------------------------------------------------- summary
+
+
+def changes(before: Path | None, after: Path) -> dict[str, dict[str, int]]:
+    """Per channel: posts now, and new / edited / deleted / restored since `before`."""
+    conn = sqlite3.connect(f"file:{after}?mode=ro", uri=True)
+    try:
+        rows = {}
+        for channel, total, deleted in conn.execute(
+            "select channel, count(*), sum(deleted_at is not null) from posts group by channel order by channel"
+        ):
+            rows[channel] = {"posts": total, "deleted_total": deleted or 0,
+                             "new": 0, "edited": 0, "deleted": 0, "restored": 0}
+        for username, subscribers in conn.execute("select username, subscribers from channels"):
+            if username in rows:
+                rows[username]["subscribers"] = subscribers
+        if before is None or not before.exists():
+            for row in rows.values():
+                row["new"] = row["posts"]
+            return rows
+        conn.execute("attach database ? as before", [f"file:{before}?mode=ro"])
+        queries = {
+            "new": "select channel, count(*) from posts p where not exists "
+                   "(select 1 from before.posts b where b.channel = p.channel and b.id = p.id) group by channel",
+            "edited": "select channel, count(distinct post_id) from post_versions v where version > 1 and not exists "
+                      "(select 1 from before.post_versions b where b.channel = v.channel and b.post_id = v.post_id "
+                      "and b.version = v.version) group by channel",
+            "deleted": "select p.channel, count(*) from posts p join before.posts b on b.channel = p.channel "
+                       "and b.id = p.id where p.deleted_at is not null and b.deleted_at is null group by p.channel",
+            "restored": "select p.channel, count(*) from posts p join before.posts b on b.channel = p.channel "
+                        "and b.id = p.id where p.deleted_at is null and b.deleted_at is not null group by p.channel",
+        }
+        for key, sql in queries.items():
+            for channel, count in conn.execute(sql):
+                rows.setdefault(channel, {"posts": 0, "deleted_total": 0, "new": 0, "edited": 0, "deleted": 0, "restored": 0})[key] = count
+    finally:
+        conn.close()
+    return rows
+
+
+def summary_markdown(before_dir: Path, db_path: Path) -> str:
+    info_path = before_dir / "restore.json"
+    info = json.loads(info_path.read_text()) if info_path.exists() else {"source": "unknown"}
+    rows = changes(before_dir / "telegram.db", db_path) if db_path.exists() else {}
+    lines = ["## Telegram dataset update", ""]
+    if info.get("source") == "fresh":
+        lines += ["> [!WARNING]", "> No previous dataset was found: this run started fresh.", ""]
+    else:
+        lines += [f"Started from {info.get('source')}" + (" (full backfill)" if info.get("full_backfill") else "") + ".", ""]
+    if not rows:
+        return "\n".join(lines + ["No posts in the database.", ""])
+    totals = {k: sum(r.get(k, 0) for r in rows.values()) for k in ("posts", "new", "edited", "deleted", "restored")}
+    lines += [
+        f"**{totals['new']} new, {totals['edited']} edited, {totals['deleted']} deleted, "
+        f"{totals['restored']} restored** posts; {totals['posts']} posts in {len(rows)} channels.", "",
+        "| channel | posts | new | edited | deleted | restored | deleted in all | subscribers |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for channel, r in rows.items():
+        lines.append(f"| {channel} | {r['posts']} | {r['new']} | {r['edited']} | {r['deleted']} | "
+                     f"{r['restored']} | {r['deleted_total']} | {r.get('subscribers') if r.get('subscribers') is not None else ''} |")
+    return "\n".join(lines + [""])
+
+
+@click.command()
+@click.option("--before", "before_dir", type=click.Path(path_type=Path), default=Path("before"), show_default=True)
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("data/telegram.db"), show_default=True)
+def summary(before_dir, db_path):
+    """Markdown for $GITHUB_STEP_SUMMARY: new, edited, deleted posts; per channel counts."""
+    click.echo(summary_markdown(before_dir, db_path))
+
+
+COMMANDS = (restore, check, export, publish, summary)

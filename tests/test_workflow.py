@@ -1,0 +1,320 @@
+"""The scheduled update (.github/workflows/update.yml), played locally.
+
+The steps are read from the workflow file itself and run as it runs them (bash, the same
+`python -m scripts` commands, the same environment variables), against the fake Telegram
+over loopback HTTP. The release lives in a folder, served by a stand-in for the GitHub
+CLI (`gh release view/create/upload/download/edit`); the site is published to a folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts.fake_telegram import FakeChannel, FakeTelegram
+from scripts.workflow import SERVE_SETTINGS, hidden_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / ".github" / "workflows" / "update.yml"
+RUN_STEPS = ["restore", "crawl", "check", "export", "release", "publish", "summary"]
+REPO = "example/telegram-data"
+
+FAKE_GH = r'''
+"""A stand-in for the GitHub CLI's `gh release` commands, on a folder per release."""
+import argparse, os, shutil, sys
+from fnmatch import fnmatch
+from pathlib import Path
+
+parser = argparse.ArgumentParser()
+parser.add_argument("group"); parser.add_argument("action"); parser.add_argument("tag")
+parser.add_argument("files", nargs="*")
+parser.add_argument("--repo", required=True)
+for flag in ("--json", "--jq", "--dir", "--title", "--notes", "--notes-file"):
+    parser.add_argument(flag)
+parser.add_argument("--pattern", action="append", default=[])
+parser.add_argument("--clobber", action="store_true"); parser.add_argument("--latest", action="store_true")
+args = parser.parse_args()
+log = Path(os.environ["FAKE_GH_LOG"])
+with log.open("a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\n")
+if os.environ.get("FAKE_GH_FAIL"):
+    sys.exit("HTTP 502: Bad Gateway (https://api.github.com/graphql)")
+release = Path(os.environ["FAKE_GH_RELEASES"]) / args.repo.replace("/", "__") / args.tag
+if args.action == "create":
+    release.mkdir(parents=True)
+    sys.exit(0)
+if not release.is_dir():
+    sys.exit("release not found")
+if args.action == "view":
+    if args.jq == ".assets[].name":
+        print("\n".join(sorted(p.name for p in release.iterdir() if p.name != "NOTES.md")))
+elif args.action == "upload":
+    for name in args.files:
+        if (release / Path(name).name).exists() and not args.clobber:
+            sys.exit(f"asset {name} already exists")
+        shutil.copyfile(name, release / Path(name).name)
+elif args.action == "download":
+    for path in release.iterdir():
+        if not args.pattern or any(fnmatch(path.name, p) for p in args.pattern):
+            shutil.copyfile(path, Path(args.dir) / path.name)
+elif args.action == "edit":
+    shutil.copyfile(args.notes_file, release / "NOTES.md")
+'''
+
+
+def workflow_steps() -> dict[str, dict]:
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    return {step["id"]: step for step in jobs["update"]["steps"] if "id" in step}
+
+
+class Runner:
+    """Plays the workflow's `run:` steps in one work folder, as a fresh runner would."""
+
+    def __init__(self, tmp: Path, base_url: str, name: str):
+        self.tmp = tmp
+        self.work = tmp / name
+        self.work.mkdir()
+        # A fresh checkout has channels.yml; this one points at the fake Telegram.
+        (self.work / "channels.yml").write_text(textwrap.dedent(f"""\
+            channels: [alpha, beta]
+            base_url: {base_url}
+            requests_per_second: 0
+            refresh_days: 100000
+            timeout_seconds: 10
+            max_retries: 1
+        """))
+        bin_dir = tmp / "bin"
+        if not bin_dir.exists():
+            bin_dir.mkdir()
+            gh = bin_dir / "gh"
+            gh.write_text(f"#!{sys.executable}\n{FAKE_GH}")
+            gh.chmod(0o755)
+        self.summary = self.work / "step-summary.md"
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "PYTHONPATH": str(ROOT),
+            "FAKE_GH_RELEASES": str(tmp / "releases"),
+            "FAKE_GH_LOG": str(tmp / "gh.log"),
+            "GITHUB_REPOSITORY": REPO,
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_SHA": "0123456789abcdef",
+            "DATA_DIR": "data", "BEFORE_DIR": "before", "EXPORT_DIR": "export", "RELEASE_TAG": "data",
+            "PUBLISH_TARGET": f"folder:{tmp / 'site'}", "SITE_URL": "",
+            "FULL_BACKFILL": "false", "ALLOW_FRESH": "false",
+            "FLY_API_TOKEN": "", "FLY_APP": "",
+        }
+        self.outputs: dict[str, subprocess.CompletedProcess] = {}
+
+    def play(self, steps=RUN_STEPS, replace: dict[str, str] | None = None) -> str | None:
+        """Run the steps in order; stop at the first that fails, as Actions does (the
+        summary step runs anyway, like its `if: always()`). Returns the failed step."""
+        defined = workflow_steps()
+        failed = None
+        for step_id in steps:
+            if failed and step_id != "summary":
+                continue
+            script = (replace or {}).get(step_id, defined[step_id]["run"])
+            result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=self.work, env=self.env,
+                                    capture_output=True, text=True, timeout=120)
+            self.outputs[step_id] = result
+            if result.returncode != 0 and failed is None:
+                failed = step_id
+        return failed
+
+    def output(self, step_id: str) -> str:
+        result = self.outputs[step_id]
+        return result.stdout + result.stderr
+
+
+def release_dir(tmp: Path) -> Path:
+    return tmp / "releases" / REPO.replace("/", "__") / "data"
+
+
+def rows(db: Path, sql: str) -> set[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return set(conn.execute(sql).fetchall())
+    finally:
+        conn.close()
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def fake_telegram() -> FakeTelegram:
+    return FakeTelegram([FakeChannel.demo("alpha", 45, seed=1), FakeChannel.demo("beta", 25, seed=2)])
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """One scheduled run from nothing; later tests start from its release."""
+    tmp = tmp_path_factory.mktemp("first")
+    fake = fake_telegram()
+    with fake.serve() as url:
+        runner = Runner(tmp, url, "run1")
+        failed = runner.play()
+    assert failed is None, runner.output(failed)
+    return tmp, fake, runner
+
+
+def continue_from(first, tmp: Path) -> Path:
+    """A copy of the first run's release and site, for a test of its own."""
+    first_tmp = first[0]
+    shutil.copytree(first_tmp / "releases", tmp / "releases")
+    shutil.copytree(first_tmp / "site", tmp / "site")
+    return release_dir(tmp)
+
+
+# ---------------------------------------------------------------- the workflow files
+
+
+def actionlint() -> str | None:
+    return shutil.which("actionlint", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.skipif(actionlint() is None, reason="actionlint is not installed (pip install -r requirements-dev.txt)")
+def test_actionlint_passes_on_the_workflows(tmp_path):
+    result = subprocess.run([actionlint(), "-no-color"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # ...and it is a real lint: a broken workflow fails.
+    broken = tmp_path / "bad.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+                                    "      - run: echo ${{ github.nope }}\n")
+    result = subprocess.run([actionlint(), "-no-color", str(broken)], capture_output=True, text=True)
+    assert result.returncode != 0 and "nope" in result.stdout
+
+
+def test_the_workflow_runs_only_these_commands_in_plain_shell():
+    steps = workflow_steps()
+    assert set(RUN_STEPS) <= set(steps)
+    for step_id in RUN_STEPS:
+        assert "${{" not in steps[step_id]["run"], f"step {step_id}: pass values through env:, not ${{{{ }}}}"
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    assert workflow["permissions"] == {} and workflow["concurrency"]["cancel-in-progress"] is False
+    assert workflow["jobs"]["update"]["permissions"] == {"contents": "write"}
+    assert all(step_id in steps[step_id]["run"] for step_id in ("restore", "crawl", "check", "export", "publish"))
+
+
+def test_publish_uses_the_serve_settings_of_the_makefile():
+    makefile = (ROOT / "Makefile").read_text()
+    serve = makefile[makefile.index("\nserve:"):makefile.index("\nbuild:")]
+    for name, value in SERVE_SETTINGS.items():
+        assert f"--setting {name} {value}" in serve
+    assert "--metadata" in serve and "--plugins-dir plugins" in serve and "--template-dir templates" in serve
+
+
+# ---------------------------------------------------------------- two scheduled runs
+
+
+def test_first_run_starts_fresh_and_publishes_release_and_site(first_run):
+    tmp, _, runner = first_run
+    assert "::warning title=Fresh start::" in runner.output("restore")
+    release = release_dir(tmp)
+    names = {p.name for p in release.iterdir()}
+    assert {"telegram.db", "archive.db", "posts.csv.gz", "post_versions.csv.gz", "channels.csv.gz",
+            "SHA256SUMS", "manifest.json", "NOTES.md"} <= names
+    assert hidden_tables() and not {f"{t}.csv.gz" for t in hidden_tables()} & names
+    assert not any("_fts" in name for name in names)
+    assert rows(release / "telegram.db", "pragma journal_mode") == {("delete",)}  # Datasette Lite can open it
+    assert rows(release / "telegram.db", "select channel, count(*) from posts group by channel") == {
+        ("alpha", 45), ("beta", 25)}
+    site = tmp / "site"
+    assert rows(site / "telegram.db", "select count(*) from posts") == {(70,)}
+    assert (site / "metadata.json").exists() and "datasette" in (site / "publish.json").read_text()
+    summary = runner.summary.read_text()
+    assert "started fresh" in summary and "| alpha | 45 | 45 |" in summary
+
+
+def test_second_run_keeps_all_of_the_first_runs_history(first_run, tmp_path):
+    _, fake, _ = first_run
+    release = continue_from(first_run, tmp_path)
+    before = tmp_path / "release1.db"
+    shutil.copyfile(release / "telegram.db", before)
+    alpha = fake.channel("alpha")
+    messages = [p for p in alpha.posts if p.kind == "message"]
+    edited, deleted = messages[-1].id, messages[-2].id
+    fake.edit_post("alpha", edited, "A new text for this post.")
+    fake.delete_post("alpha", deleted)
+    added = [p.id for p in fake.add_posts("beta", 2)]
+    fake.grow_views("alpha", 2.0, add=10)
+    with fake.serve() as url:
+        runner = Runner(tmp_path, url, "run2")
+        failed = runner.play()
+    assert failed is None, runner.output(failed)
+    assert "GitHub release example/telegram-data@data: found" in runner.output("restore")
+    assert "check passed" in runner.output("check")
+    after = release / "telegram.db"
+    # Every row the first run had is still there, unchanged where it must be.
+    for sql in (
+        "select channel, id, first_seen_at from posts",
+        "select channel, post_id, version, text_sha256 from post_versions",
+        "select channel, post_id, fetched_at, views from view_snapshots",
+        "select username, fetched_at from channel_stats",
+    ):
+        assert rows(before, sql) <= rows(after, sql), sql
+    assert rows(after, f"select deleted_at is not null from posts where channel = 'alpha' and id = {deleted}") == {(1,)}
+    assert (2, "A new text for this post.") in rows(
+        after, f"select version, text from post_versions where channel = 'alpha' and post_id = {edited}")
+    assert set(added) <= {r[0] for r in rows(after, "select id from posts where channel = 'beta'")}
+    assert len(rows(after, "select * from view_snapshots")) > len(rows(before, "select * from view_snapshots"))
+    assert rows(tmp_path / "site" / "telegram.db", "select count(*) from posts") == rows(after, "select count(*) from posts")
+    summary = runner.summary.read_text()
+    assert "**2 new, 1 edited, 1 deleted, 0 restored** posts" in summary
+    assert "| alpha | 45 | 0 | 1 | 1 | 0 | 1 |" in summary and "| beta | 27 | 2 | 0 | 0 | 0 | 0 |" in summary
+    assert "Started from GitHub release" in summary
+
+
+# ---------------------------------------------------------------- runs that must not publish
+
+
+def test_a_crawl_whose_parser_finds_nothing_fails_and_publishes_nothing(first_run, tmp_path):
+    _, fake, _ = first_run
+    release = continue_from(first_run, tmp_path)
+    release_before, site_before = digests(release), digests(tmp_path / "site")
+    fake.change_layout(times=None)  # t.me renamed its classes: no page yields posts
+    try:
+        with fake.serve() as url:
+            runner = Runner(tmp_path, url, "broken")
+            failed = runner.play()
+    finally:
+        fake.clear_faults()
+    assert failed == "crawl", runner.outputs
+    assert "has t.me changed its layout?" in runner.output("crawl")
+    assert set(runner.outputs) == {"restore", "crawl", "summary"}
+    assert digests(release) == release_before and digests(tmp_path / "site") == site_before
+
+
+LOSE_ROWS = """python - <<'EOF'
+import sqlite3
+db = sqlite3.connect("data/telegram.db")
+with db:  # a crawl that lost posts: a store bug, or a restore of an older file
+    db.execute("delete from posts where channel = 'beta' and id in (select id from posts where channel = 'beta' order by id limit 3)")
+    db.execute("delete from post_versions where channel = 'alpha' and post_id = (select min(post_id) from post_versions where channel = 'alpha')")
+EOF"""
+
+
+def test_a_run_that_lost_rows_fails_the_check_and_leaves_the_release_untouched(first_run, tmp_path):
+    _, fake, _ = first_run
+    release = continue_from(first_run, tmp_path)
+    release_before, site_before = digests(release), digests(tmp_path / "site")
+    with fake.serve() as url:
+        runner = Runner(tmp_path, url, "lossy")
+        failed = runner.play(replace={"crawl": LOSE_ROWS})
+    assert failed == "check"
+    output = runner.output("check")
+    assert "::error title=Check failed::lost: 3 rows of telegram.db posts" in output
+    assert "rows of telegram.db post_versions" in output and "('alpha', " in output
+    assert set(runner.outputs) == {"restore", "crawl", "check", "summary"}
+    assert digests(release) == release_before and digests(tmp_path / "site") == site_before
