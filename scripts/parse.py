@@ -626,20 +626,29 @@ MEDIA_PARSERS = {
 
 def parse_media(scope: LexborNode) -> list[Media]:
     """Every media item inside scope (a post, or a bare fragment), in page order."""
+    return media_from_nodes(scope, scope.css(MEDIA_SELECTOR))
+
+
+def media_from_nodes(scope: LexborNode, nodes) -> list[Media]:
     items = []
-    for node in scope.css(MEDIA_SELECTOR):
+    for node in nodes:
         if inside(node, scope, ("tgme_widget_message_reply", "tgme_widget_message_link_preview")):
             continue
-        classes = (node.attributes.get("class") or "").split()
-        parser = next((MEDIA_PARSERS[c] for c in classes if c in MEDIA_PARSERS), None)
-        if parser is None:  # pragma: no cover - the selector only matches these classes
+        kind, not_supported = media_class(node.attributes.get("class") or "")
+        if kind is None:  # pragma: no cover - callers pass media elements only
             continue
-        media = parser(node)
+        media = MEDIA_PARSERS[kind](node)
         media.position = len(items)
-        if "not_supported" in classes and notice_of(node) == "media_too_big":
+        if not_supported and notice_of(node) == "media_too_big":
             media.too_big = True
         items.append(media)
     return items
+
+
+@lru_cache(maxsize=4096)
+def media_class(class_attribute: str) -> tuple[str | None, bool]:
+    names = class_attribute.split()
+    return next((n for n in names if n in MEDIA_PARSERS), None), "not_supported" in names
 
 
 def notice_of(node: LexborNode) -> str | None:
@@ -713,8 +722,9 @@ def visible_notices(message: LexborNode, labels: list[LexborNode], has_supported
     return found
 
 
-# The single-element parts of a post, fetched with one query (one CSS call per part was
-# the largest cost per post) and sorted by class in Python.
+# Everything parse_post needs from a post comes from one CSS query (a query per part was
+# the largest cost per post); each element is then sorted by its class attribute, whose
+# meaning is cached because the same few class strings repeat on every post.
 PART_CLASSES = (
     "tgme_widget_message_bubble", "tgme_widget_message_date", "tgme_widget_message_views",
     "tgme_widget_message_meta", "tgme_widget_message_from_author", "tgme_widget_message_via_bot",
@@ -722,18 +732,41 @@ PART_CLASSES = (
     "tgme_widget_message_reactions", "media_supported_cont",
 )
 LIST_CLASSES = ("tgme_widget_message_text", "message_media_not_supported_label")
-PARTS_SELECTOR = ", ".join("." + c for c in PART_CLASSES + LIST_CLASSES)
+PARTS_SELECTOR = '[class*="tgme_widget_message_"], .media_supported_cont, .message_media_not_supported_label'
+
+
+@lru_cache(maxsize=4096)
+def part_roles(class_attribute: str) -> tuple[tuple[str, ...], bool, tuple[str, ...]]:
+    """(part and list classes, is a media element, unknown tgme_widget_message_* classes)."""
+    names = class_attribute.split()
+    roles = tuple(n for n in names if n in PART_CLASSES or n in LIST_CLASSES)
+    is_media = any(n in MEDIA_PARSERS for n in names)
+    unknown = tuple(n for n in names if n.startswith("tgme_widget_message_") and n not in KNOWN_CLASSES)
+    return roles, is_media, unknown
 
 
 def post_parts(message: LexborNode) -> dict:
-    """{class: first element} for PART_CLASSES, {class: [elements]} for LIST_CLASSES."""
+    """{class: first element} for PART_CLASSES, {class: [elements]} for LIST_CLASSES,
+    plus "media" (media elements) and "unknown" ([(class, element)])."""
     parts: dict = {name: [] for name in LIST_CLASSES}
+    parts["media"] = []
+    parts["unknown"] = []
+    seen = set()
     for node in message.css(PARTS_SELECTOR):
-        for name in (node.attributes.get("class") or "").split():
-            if name in parts and name in LIST_CLASSES:
+        # lexbor returns an element once per selector of the list it matches
+        if node.mem_id in seen:
+            continue
+        seen.add(node.mem_id)
+        roles, is_media, unknown = part_roles(node.attributes.get("class") or "")
+        for name in roles:
+            if name in LIST_CLASSES:
                 parts[name].append(node)
-            elif name in PART_CLASSES and name not in parts:
+            elif name not in parts:
                 parts[name] = node
+        if is_media:
+            parts["media"].append(node)
+        for name in unknown:
+            parts["unknown"].append((name, node))
     return parts
 
 
@@ -761,22 +794,13 @@ def edited_mark(meta: LexborNode | None) -> bool:
     return False
 
 
-def unknown_classes(bubble: LexborNode) -> list[str]:
+def unknown_classes(found: list[tuple[str, LexborNode]]) -> list[str]:
     """tgme_widget_message_* classes we do not handle, on elements that carry content."""
     unknown = []
-    for node in bubble.css('[class*="tgme_widget_message_"]'):
-        for name in unknown_in(node.attributes.get("class") or ""):
-            if name not in unknown and carries_content(node):
-                unknown.append(name)
+    for name, node in found:
+        if name not in unknown and carries_content(node):
+            unknown.append(name)
     return unknown
-
-
-@lru_cache(maxsize=4096)  # class attributes repeat from post to post
-def unknown_in(class_attribute: str) -> tuple[str, ...]:
-    return tuple(
-        name for name in class_attribute.split()
-        if name.startswith("tgme_widget_message_") and name not in KNOWN_CLASSES
-    )
 
 
 def carries_content(node: LexborNode) -> bool:
@@ -888,7 +912,7 @@ def parse_post(message: LexborNode, problems: list[str]) -> Post | None:
     elif text_node is not None:
         fill_text(post, text_node)
 
-    post.media = parse_media(bubble)
+    post.media = media_from_nodes(bubble, parts["media"])
     post.album_ids = [
         m.message_id for m in post.media if m.message_id is not None
     ] if post.grouped_id or len(post.media) > 1 else []
@@ -902,7 +926,7 @@ def parse_post(message: LexborNode, problems: list[str]) -> Post | None:
     if reactions is not None:
         post.reactions = parse_reactions(reactions)
 
-    unknown = unknown_classes(bubble)
+    unknown = unknown_classes(parts["unknown"])
     if unknown and not is_service:
         post.kind = "unknown"
         post.raw_html = message.html
