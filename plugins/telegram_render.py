@@ -25,6 +25,7 @@ SANITISER = nh3.Cleaner(
     url_schemes={"http", "https", "tg"},
     link_rel="noopener noreferrer nofollow ugc",
 )
+UNSAFE_URL_CHARS = re.compile(r"[\"'<>`\s\\]")
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 TME = "https://t.me"
 
@@ -37,6 +38,8 @@ def web_url(url: str | None) -> str | None:
     """The URL if it is a plain http(s) URL with a host, else None."""
     if not url or not isinstance(url, str):
         return None
+    if UNSAFE_URL_CHARS.search(url.strip()):
+        return None  # quotes, brackets or whitespace: not a URL Telegram would give
     try:
         parts = urlsplit(url.strip())
     except ValueError:
