@@ -318,3 +318,109 @@ def test_a_run_that_lost_rows_fails_the_check_and_leaves_the_release_untouched(f
     assert "rows of telegram.db post_versions" in output and "('alpha', " in output
     assert set(runner.outputs) == {"restore", "crawl", "check", "summary"}
     assert digests(release) == release_before and digests(tmp_path / "site") == site_before
+
+
+# ---------------------------------------------------------------- restore and publish, one by one
+
+
+def scripts_command(runner: Runner, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scripts", *args], cwd=runner.work, env={**runner.env, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def site_server(tmp_path):
+    """A static web server on loopback standing in for the published site."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_restore_falls_back_to_the_site_when_there_is_no_release(first_run, tmp_path, site_server):
+    root, url = site_server
+    shutil.copyfile(release_dir(first_run[0]) / "telegram.db", root / "telegram.db")
+    runner = Runner(tmp_path, "http://127.0.0.1:9", "site")
+    result = scripts_command(runner, "restore", "--release-repo", REPO, "--site-url", url)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "GitHub release example/telegram-data@data: absent: no release tagged data" in output
+    assert f"published site {url}/telegram.db: found" in output
+    assert "::warning title=No archive restored::" in output
+    assert rows(runner.work / "data" / "telegram.db", "select count(*) from posts") == {(70,)}
+    assert (runner.work / "before" / "telegram.db").read_bytes() == (root / "telegram.db").read_bytes()
+
+
+def test_restore_refuses_a_fresh_start_when_the_release_cannot_be_read(first_run, tmp_path, site_server):
+    _, url = site_server  # the site has no telegram.db either: 404
+    continue_from(first_run, tmp_path)
+    runner = Runner(tmp_path, "http://127.0.0.1:9", "outage")
+    result = scripts_command(runner, "restore", "--release-repo", REPO, "--site-url", url, FAKE_GH_FAIL="1")
+    assert result.returncode == 1
+    assert "::error title=Restore failed::GitHub release example/telegram-data@data could not be read" in result.stdout
+    assert "HTTP 502" in result.stdout and not (runner.work / "data" / "telegram.db").exists()
+    result = scripts_command(runner, "restore", "--release-repo", REPO, "--allow-fresh", "true", FAKE_GH_FAIL="1")
+    assert result.returncode == 0 and "::warning title=Fresh start::" in result.stdout
+
+
+def test_restore_treats_a_broken_download_as_an_error(first_run, tmp_path):
+    release = continue_from(first_run, tmp_path)
+    (release / "telegram.db").write_bytes((release / "telegram.db").read_bytes()[:5000])
+    runner = Runner(tmp_path, "http://127.0.0.1:9", "broken")
+    result = scripts_command(runner, "restore", "--release-repo", REPO)
+    assert result.returncode == 1 and "downloaded, but broken" in result.stdout
+
+
+def test_full_backfill_forgets_crawl_positions_and_keeps_the_data(first_run, tmp_path):
+    release = release_dir(first_run[0])
+    runner = Runner(tmp_path, "http://127.0.0.1:9", "backfill")
+    result = scripts_command(runner, "restore", "--release-dir", str(release), "--full-backfill", "true")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "forgot the crawl position of 2 channels" in result.stdout
+    data = runner.work / "data" / "telegram.db"
+    assert rows(data, "select count(*) from crawl_state") == {(0,)}
+    assert rows(data, "select count(*) from posts") == {(70,)}
+    assert rows(runner.work / "before" / "telegram.db", "select count(*) from crawl_state") == {(2,)}
+
+
+def test_publish_is_skipped_with_a_notice_without_its_secret(first_run, tmp_path):
+    runner = Runner(tmp_path, "http://127.0.0.1:9", "publish")
+    db = str(release_dir(first_run[0]) / "telegram.db")
+    result = scripts_command(runner, "publish", "--target", "fly", "--db", db)
+    assert result.returncode == 0 and "::notice title=Publish skipped::FLY_API_TOKEN is not set" in result.stdout
+    result = scripts_command(runner, "publish", "--target", "fly", "--db", db, FLY_API_TOKEN="x")
+    assert result.returncode == 1 and "FLY_APP is not" in result.stderr
+
+
+def test_the_publish_command_carries_the_pins_and_serve_options(first_run):
+    from scripts.workflow import publish_command
+
+    command = publish_command("fly", Path("telegram.db"), Path("metadata.json"), "my-app", "abc")
+    assert command[:4] == ["datasette", "publish", "fly", "telegram.db"]
+    installs = [command[i + 1] for i, arg in enumerate(command) if arg == "--install"]
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert "datasette==0.65.5" in installs and all(pin in requirements for pin in installs)
+    extra = command[command.index("--extra-options") + 1]
+    assert all(f"--setting {k} {v}" in extra for k, v in SERVE_SETTINGS.items())
+    assert command[command.index("--app") + 1] == "my-app"
+
+
+def test_the_published_database_download_sends_cors_headers_for_datasette_lite(first_run):
+    """`datasette publish` serves the files immutable with --cors; Datasette Lite needs both."""
+    import asyncio
+
+    from datasette.app import Datasette
+
+    ds = Datasette(immutables=[str(release_dir(first_run[0]) / "telegram.db")], cors=True)
+    response = asyncio.run(ds.client.get("/telegram.db"))
+    assert response.status_code == 200 and response.content.startswith(b"SQLite format 3\x00")
+    assert response.headers["access-control-allow-origin"] == "*"
