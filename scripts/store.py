@@ -160,7 +160,8 @@ INDEXES = [
 ]
 UNIQUE_INDEXES = [("problems", ["source", "sha256", "message"])]
 
-FTS_COLUMNS = ["text", "link_preview_title", "link_preview_description", "forwarded_from_name"]
+# The stemmed full-text index (posts_fts) is scripts.search's: see its docstring.
+from .search import FTS_COLUMNS, ensure_search_schema  # noqa: E402
 
 
 def utc_now() -> str:
@@ -192,8 +193,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db[table].create_index(columns, if_not_exists=True)
     for table, columns in UNIQUE_INDEXES:
         db[table].create_index(columns, if_not_exists=True, unique=True)
-    if not db["posts_fts"].exists():
-        db["posts"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize="unicode61 remove_diacritics 2")
+    ensure_search_schema(db)
 
 
 def _pk_columns(pk) -> set[str]:
