@@ -22,6 +22,8 @@ def cli(verbose):
         format="%(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # One line per request is too much; the crawl reports per page itself.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 db_option = click.option(

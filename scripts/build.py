@@ -150,26 +150,12 @@ def finish(db) -> None:
     Each step is a module of its own (search: language and stemmed full-text index;
     places: place mentions and coordinates).
     """
-    for step in DERIVE_STEPS:
-        step(db)
+    # Imported here: their models are heavy, and most commands never need them.
+    from .places import extract_places
+    from .search import index_posts
 
-
-def _derive_steps():
-    steps = []
-    try:
-        from .search import index_posts  # issue: multilingual search
-        steps.append(index_posts)
-    except ImportError:
-        pass
-    try:
-        from .places import extract_places  # issue: places on a map
-        steps.append(extract_places)
-    except ImportError:
-        pass
-    return steps
-
-
-DERIVE_STEPS = _derive_steps()
+    index_posts(db)
+    extract_places(db)
 
 
 def write_metadata(out: Path, demo: bool) -> None:

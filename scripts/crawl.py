@@ -131,7 +131,9 @@ def older_page_url(base_url: str, channel: str, page: Page, current_url: str) ->
     if page.before is not None:
         return page_url(base_url, channel, page.before)
     if page.prev_url:
-        return urljoin(current_url, page.prev_url)
+        # Keep to our base URL (a mirror, the fake): take only the id from the link.
+        before = before_of(urljoin(current_url, page.prev_url))
+        return page_url(base_url, channel, before) if before is not None else None
     return None
 
 

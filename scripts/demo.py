@@ -353,7 +353,8 @@ def channel_counters(posts: list[Post], subscribers: int) -> dict[str, Count]:
 def generate_channel(username: str, n_posts: int, *, seed: int = 0, first_id: int = 1,
                      title: str | None = None, description: str | None = None,
                      verified: bool = False, channel_id: int | None = None,
-                     subscribers: int | None = None, every_kind: bool = True) -> tuple[Channel, list[Post]]:
+                     subscribers: int | None = None, every_kind: bool = True,
+                     start: datetime | None = None, end: datetime | None = None) -> tuple[Channel, list[Post]]:
     """A demo channel and its posts, oldest first. Deterministic for (username, seed)."""
     rng = random.Random(f"channel/{username}/{seed}")
     title = title or username.replace("_", " ").title()
@@ -362,7 +363,7 @@ def generate_channel(username: str, n_posts: int, *, seed: int = 0, first_id: in
     gc.disable()
     try:
         posts = generate_posts(username, n_posts, seed=seed, first_id=first_id, channel_title=title,
-                               every_kind=every_kind)
+                               every_kind=every_kind, start=start, end=end)
     finally:
         if gc_was_enabled:
             gc.enable()

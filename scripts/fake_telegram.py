@@ -194,6 +194,7 @@ class FakeTelegram:
             channels = list(channels.values())
         self.channels: dict[str, FakeChannel] = {c.username.lower(): c for c in channels or []}
         self.requests: list[str] = []  # "path?query" of every non-admin request, in order
+        self.user_agents: list[str] = []  # the User-Agent of each of those requests
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
         self.base_url: str | None = None
@@ -465,6 +466,7 @@ class FakeTelegramHandler(BaseHTTPRequestHandler):
         target = split.path + (f"?{split.query}" if split.query else "")
         with self.fake.lock:
             self.fake.requests.append(target)
+            self.fake.user_agents.append(self.headers.get("User-Agent", ""))
         faults = {f.kind: f for f in self.fake.take_faults(target)}
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)

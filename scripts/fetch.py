@@ -48,20 +48,21 @@ class Stats:
 class RateLimiter:
     """At most `per_second` request starts per host; 0 or less disables it."""
 
-    def __init__(self, per_second: float):
+    def __init__(self, per_second: float, clock=time.monotonic, sleep=time.sleep):
         self.interval = 1.0 / per_second if per_second and per_second > 0 else 0.0
         self.next_allowed: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.clock, self.sleep = clock, sleep
 
     def wait(self, host: str) -> None:
         if not self.interval:
             return
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             start = max(now, self.next_allowed.get(host, now))
             self.next_allowed[host] = start + self.interval
         if start > now:
-            time.sleep(start - now)
+            self.sleep(start - now)
 
 
 def retry_after_seconds(value: str | None, default: float) -> float:

@@ -62,7 +62,10 @@ def store_fetch(db: sqlite_utils.Database, fetch: dict, body: bytes, page: Page 
         problems.append(f"{source}: the post does not exist (Telegram's 'post not found' page)")
     citation["problems"] = "\n".join(problems) or None
     with db.atomic():  # the page and the deletions it reveals land together
-        summary = save_page(db, page, observed_at, citation)
+        # One counters row per crawl: from its newest page (every page repeats them).
+        query = urlsplit(fetch["url"]).query
+        record_stats = "before=" not in query and "after=" not in query
+        summary = save_page(db, page, observed_at, citation, record_stats=record_stats)
         summary["deleted"] = mark_missing_as_deleted(db, fetch, page)
     if problems:
         with db.atomic():

@@ -326,6 +326,7 @@ def save_page(
     page: Page,
     observed_at: str,
     fetch: dict | None = None,
+    record_stats: bool = True,
 ) -> dict:
     """Store one parsed page in one transaction. Returns counts of what changed.
 
@@ -338,7 +339,7 @@ def save_page(
         if fetch is not None:
             fetch_id = db["fetches"].upsert({**fetch, "posts": len(page.posts)}, pk="id").last_pk
         if page.channel is not None:
-            save_channel(db, page.channel, observed_at)
+            save_channel(db, page.channel, observed_at, record_stats)
         for post in page.posts:
             outcome = save_post(db, post, observed_at, fetch_id)
             summary["posts"] += 1
@@ -348,7 +349,7 @@ def save_page(
     return summary
 
 
-def save_channel(db: sqlite_utils.Database, channel: Channel, observed_at: str) -> None:
+def save_channel(db: sqlite_utils.Database, channel: Channel, observed_at: str, record_stats: bool = True) -> None:
     existing = _get(db, "channels", channel.username)
     row = channel_row(channel, observed_at)
     if existing is None:
@@ -363,7 +364,7 @@ def save_channel(db: sqlite_utils.Database, channel: Channel, observed_at: str) 
             db["channels"].update(channel.username, {"first_fetched_at": observed_at})
     else:
         db["channels"].update(channel.username, {"first_fetched_at": min(observed_at, existing["first_fetched_at"] or observed_at)})
-    if channel.counters:
+    if channel.counters and record_stats:
         db["channel_stats"].upsert(channel_stats_row(channel, observed_at), pk=("username", "fetched_at"))
 
 
