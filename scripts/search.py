@@ -56,39 +56,55 @@ INDEX_VERSION = "1"
 
 
 @functools.lru_cache(maxsize=1)
-def _token_re() -> re.Pattern:
-    """A regex for tokens exactly as SQLite's unicode61 tokenizer splits them.
+def _token_rules() -> tuple[re.Pattern, re.Pattern]:
+    """Regexes for tokens exactly as SQLite's unicode61 tokenizer makes them.
 
     unicode61 treats letters, digits, marks, private-use and code points unknown to
     its (older) Unicode tables as token characters. Python's tables are newer, so
     the separators Python would guess are checked against SQLite itself (some
-    emoji and skin-tone modifiers are token characters to SQLite). Getting this
-    exactly right keeps highlights on the right words.
+    emoji and skin-tone modifiers are token characters to SQLite); and a token
+    made only of characters that remove_diacritics deletes (a lone U+FE0F after an
+    emoji) is no token at all. Getting this exactly right keeps highlights on the
+    right words. Returns (token, vanishing token).
     """
     ranges = [(0x21, 0x20000), (0xE0000, 0xE1000)]  # the rest is letters or unassigned
-    guessed = [
-        cp for lo, hi in ranges for cp in range(lo, hi)
-        if unicodedata.category(chr(cp))[0] in "PSZ" or unicodedata.category(chr(cp)) in ("Cc", "Cf")
-    ]
+    guessed, marks = [], []
+    for lo, hi in ranges:
+        for cp in range(lo, hi):
+            category = unicodedata.category(chr(cp))
+            if category[0] in "PSZ" or category in ("Cc", "Cf"):
+                guessed.append(cp)
+            elif category[0] == "M":
+                marks.append(cp)
     conn = sqlite3.connect(":memory:")
     conn.execute(f"create virtual table t using fts5(x, tokenize='{TOKENIZE}')")
     conn.execute("create virtual table v using fts5vocab(t, instance)")
-    conn.execute("insert into t(rowid, x) values (1, ?)", [" ".join(f"x{chr(cp)}x" for cp in guessed)])
-    terms = iter(row[0] for row in conn.execute("select term from v order by offset"))
+    conn.execute("insert into t(rowid, x) values (0, ?)", [" ".join(f"x{chr(cp)}x" for cp in guessed)])
+    terms = iter(row[0] for row in conn.execute("select term from v where doc = 0 order by offset"))
     separators = [chr(c) for c in range(0, 0x21)]
+    tokens_alone = []
     for cp in guessed:
         if next(terms) == "x":  # "x?x" was split in two: a separator
             next(terms)
             separators.append(chr(cp))
+        else:
+            tokens_alone.append(cp)
+    candidates = marks + tokens_alone
+    conn.executemany("insert into t(rowid, x) values (?, ?)", [(cp, chr(cp)) for cp in candidates])
+    kept = {row[0] for row in conn.execute("select distinct doc from v where doc != 0")}
+    vanishing = [chr(cp) for cp in candidates if cp not in kept]
     conn.close()
-    return re.compile("[^" + "".join(re.escape(s) for s in separators) + "]+")
+    token = re.compile("[^" + "".join(re.escape(c) for c in separators) + "]+")
+    vanish = re.compile("[" + "".join(re.escape(c) for c in vanishing) + "]+")
+    return token, vanish
 
 
 def tokenize(text: str | None) -> list[str]:
     """The tokens of text, in unicode61's order, lowercased and with ё folded to е."""
     if not text:
         return []
-    return _token_re().findall(text.lower().replace("ё", "е"))
+    token, vanish = _token_rules()
+    return [t for t in token.findall(text.lower().replace("ё", "е")) if not vanish.fullmatch(t)]
 
 
 _STEMMERS = threading.local()
