@@ -105,7 +105,7 @@ def published_db(tmp_path_factory) -> Path:
     save_page(db, Page(channel=source, posts=[original]), "2026-01-14T00:00:00.000+00:00")
     save_page(db, Page(channel=channel, posts=posts), "2026-03-01T00:00:00.000+00:00")
     later = [dataclasses.replace(p, views=(p.views or 0) + 50, views_text=str((p.views or 0) + 50)) for p in posts]
-    later[0] = dataclasses.replace(later[0], text=later[0].text + " (обновлено)", edited=True)
+    later[0] = dataclasses.replace(later[0], text=later[0].text + " (обновлено)", html=later[0].html + " (обновлено)", edited=True)
     channel.counters["subscribers"] = type(channel.counters["subscribers"])("1.3K", 1300, 50)
     save_page(db, Page(channel=channel, posts=[p for p in later if p.id != 5]), "2026-03-02T00:00:00.000+00:00")
     mark_deleted(db, "TestEmb", [5], "2026-03-02T00:00:00.000+00:00")
