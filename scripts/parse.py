@@ -156,6 +156,8 @@ def parse_count(text: str | None) -> Count:
     Thousands separators ("1,234", "1 234") are accepted. Anything else gives value None.
     """
     raw = (text or "").strip()
+    if raw.isdigit() and raw.isascii():  # the common case, "630": exact, no regex needed
+        return Count(raw, int(raw), 0)
     return Count(raw, *_count_value(raw))
 
 
@@ -221,6 +223,7 @@ def normalise_date(value: str | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
+@lru_cache(maxsize=8192)  # pure, and the same links repeat across a channel's posts
 def link_domain(url: str) -> str | None:
     """Lowercased host without a leading "www."; None for non-web links."""
     try:
@@ -313,51 +316,63 @@ class RichText:
         self.in_link = False
 
     def walk(self, node: LexborNode, in_pre: bool = False) -> None:
+        # The hottest loop of the parser (every node of every post's text): the cases
+        # are inlined here, most frequent first, and lists are bound to locals.
+        text, html = self.text, self.html
         child = node.first_child
         while child is not None:
-            self.visit(child, in_pre)
+            tag = child.tag
+            if tag == "-text":
+                value = child.text_content or ""
+                if not in_pre and "\n" in value:
+                    # Telegram writes line breaks as <br>; a raw newline only comes from
+                    # re-indented copies and renders as a space. Mark it so that it can be
+                    # trimmed next to real line breaks.
+                    value = _WS_NEWLINE.sub("\x00", value)
+                    text.append(value)
+                    html.append(escape_text(value.replace("\x00", " ")))
+                else:
+                    text.append(value)
+                    html.append(escape_text(value))
+            elif tag == "br":
+                text.append("\n")
+                html.append("<br>")
+            elif tag in SKIPPED_TAGS:
+                pass
+            elif tag == "a":
+                self.visit_link(child, in_pre)
+            elif tag == "i" or tag == "span":
+                classes = (child.attrs.get("class") or "").split()
+                if tag == "i" and "emoji" in classes:
+                    # The image emoji's glyph sits in its <b>; keep just the glyph.
+                    glyph = child.text().strip()  # re-indented copies wrap the glyph in whitespace
+                    text.append(glyph)
+                    html.append(escape_text(glyph))
+                elif tag == "span" and "tg-spoiler" in classes:
+                    self.spoiler(child, in_pre)
+                elif tag == "i":
+                    self.element(child, "i", in_pre)
+                else:  # a plain span: keep the content, drop the element
+                    self.walk(child, in_pre)
+            elif tag == "tg-spoiler":
+                self.spoiler(child, in_pre)
+            else:
+                out = TEXT_TAGS.get(tag)
+                if out is None:  # div, tg-emoji...: keep the content, drop the element
+                    self.walk(child, in_pre)
+                else:
+                    self.element(child, out, in_pre or tag == "pre")
             child = child.next
 
-    def visit(self, node: LexborNode, in_pre: bool) -> None:
-        tag = node.tag
-        if tag == "-text":
-            value = node.text_content or ""
-            if not in_pre and "\n" in value:
-                # Telegram writes line breaks as <br>; a raw newline only comes from
-                # re-indented copies and renders as a space. Mark it so that it can be
-                # trimmed next to real line breaks.
-                value = _WS_NEWLINE.sub("\x00", value)
-            self.text.append(value)
-            self.html.append(escape_text(value.replace("\x00", " ")))
-            return
-        if tag == "br":
-            self.text.append("\n")
-            self.html.append("<br>")
-            return
-        if tag in SKIPPED_TAGS:
-            return
-        classes = (node.attributes.get("class") or "").split() if tag in ("i", "span") else ()
-        if tag == "i" and "emoji" in classes:
-            # The image emoji's glyph sits in its <b>; keep just the glyph.
-            glyph = node.text().strip()  # re-indented copies wrap the glyph in whitespace
-            self.text.append(glyph)
-            self.html.append(escape_text(glyph))
-            return
-        if tag == "a":
-            self.visit_link(node, in_pre)
-            return
-        if tag == "tg-spoiler" or (tag == "span" and "tg-spoiler" in classes):
-            self.html.append('<span class="tg-spoiler">')
-            self.walk(node, in_pre)
-            self.html.append("</span>")
-            return
-        out = TEXT_TAGS.get(tag)
-        if out is None:  # div, span, tg-emoji...: keep the content, drop the element
-            self.walk(node, in_pre)
-            return
+    def element(self, node: LexborNode, out: str, in_pre: bool) -> None:
         self.html.append(f"<{out}>")
-        self.walk(node, in_pre or tag == "pre")
+        self.walk(node, in_pre)
         self.html.append(f"</{out}>")
+
+    def spoiler(self, node: LexborNode, in_pre: bool) -> None:
+        self.html.append('<span class="tg-spoiler">')
+        self.walk(node, in_pre)
+        self.html.append("</span>")
 
     def visit_link(self, node: LexborNode, in_pre: bool) -> None:
         href = (node.attributes.get("href") or "").strip()
@@ -735,7 +750,7 @@ PART_CLASSES = (
     "tgme_widget_message_bubble", "tgme_widget_message_date", "tgme_widget_message_views",
     "tgme_widget_message_meta", "tgme_widget_message_from_author", "tgme_widget_message_via_bot",
     "tgme_widget_message_forwarded_from", "tgme_widget_message_reply", "tgme_widget_message_link_preview",
-    "tgme_widget_message_reactions", "media_supported_cont",
+    "tgme_widget_message_reactions", "media_supported_cont", "tgme_widget_message_error",
 )
 LIST_CLASSES = ("tgme_widget_message_text", "message_media_not_supported_label")
 PARTS_SELECTOR = '[class*="tgme_widget_message_"], .media_supported_cont, .message_media_not_supported_label'
@@ -864,7 +879,7 @@ def fill_text(post: Post, node: LexborNode) -> None:
         post.links.append(Link(url=href, domain=link_domain(href), text=text or None))
 
 
-def parse_post(message: LexborNode, problems: list[str]) -> Post | None:
+def parse_post(message: LexborNode, problems: list[str], parts: dict | None = None) -> Post | None:
     """One message block -> Post; None (with a problem line) when it has no id."""
     data_post = message.attributes.get("data-post") or ""
     channel, _, id_text = data_post.rpartition("/")
@@ -881,7 +896,8 @@ def parse_post(message: LexborNode, problems: list[str]) -> Post | None:
     if str(view.get("p", "")).endswith("g"):
         post.grouped_id = str(view["p"])
 
-    parts = post_parts(message)
+    if parts is None:
+        parts = post_parts(message)
     bubble = parts.get("tgme_widget_message_bubble") or message
     date_link = parts.get("tgme_widget_message_date")
     time = date_link.css_first("time[datetime]") if date_link is not None else None
@@ -993,24 +1009,39 @@ def channel_from_message(message: LexborNode, username: str) -> Channel:
     )
 
 
-def decode_input(html: str | bytes) -> str:
-    """Text of the page, or NotTelegramPage for empty and binary input."""
+def read_input(html: str | bytes) -> tuple[str, bytes]:
+    """(text, UTF-8 bytes) of the page, or NotTelegramPage for empty and binary input.
+
+    lexbor parses UTF-8 bytes (selectolax encodes a str itself), so the bytes are made
+    once here and handed over; the checks run on whichever form is cheap: a NUL search
+    is a memchr on bytes but a slow scan of a 4-byte-per-character str (emoji pages).
+    """
     if isinstance(html, (bytes, bytearray)):
-        if not html.strip():
+        data = bytes(html)
+        if not data or data.isspace():  # same as `not data.strip()`, without the copy
             raise NotTelegramPage("empty input: no HTML to parse")
-        if b"\x00" in html:
+        if b"\x00" in data:
             raise NotTelegramPage("binary input (NUL bytes): not an HTML page")
         try:
-            html = bytes(html).decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise NotTelegramPage(f"binary input: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    if not isinstance(html, str):
+    elif isinstance(html, str):
+        text = html
+        # "ignore" as selectolax does for str input (lone surrogates are dropped)
+        data = text.encode("utf-8", "ignore")
+    else:
         raise NotTelegramPage(f"expected HTML text or bytes, got {type(html).__name__}")
-    if not html.strip():
+    if not text or text.isspace():
         raise NotTelegramPage("empty input: no HTML to parse")
-    if "\x00" in html:
+    if b"\x00" in data:  # for str input; bytes with a NUL were refused above
         raise NotTelegramPage("binary input (NUL characters): not an HTML page")
-    return html
+    return text, data
+
+
+def decode_input(html: str | bytes) -> str:
+    """Text of the page, or NotTelegramPage for empty and binary input."""
+    return read_input(html)[0]
 
 
 def describe_other_page(tree: LexborHTMLParser) -> str:
@@ -1026,14 +1057,15 @@ def describe_other_page(tree: LexborHTMLParser) -> str:
     return f"not a Telegram page (title: {name!r})" if name else "not a Telegram page (no t.me markup found)"
 
 
-def pagination(tree: LexborHTMLParser, page: Page) -> None:
-    for more in tree.css("a.tme_messages_more"):
+def pagination(more_links: list[LexborNode], head: LexborNode | None, page: Page) -> None:
+    for more in more_links:
         before, after = more.attributes.get("data-before"), more.attributes.get("data-after")
         if before and before.isdigit():
             page.before = int(before)
         if after and after.isdigit():
             page.after = int(after)
-    for link in tree.css("head link[rel]"):
+    # A query on <head> alone: "head link[rel]" on the tree would walk the whole body.
+    for link in head.css("link[rel]") if head is not None else ():
         rel, href = link.attributes.get("rel"), absolute_url(link.attributes.get("href"))
         if rel == "prev":
             page.prev_url = href
@@ -1041,6 +1073,37 @@ def pagination(tree: LexborHTMLParser, page: Page) -> None:
             page.next_url = href
         elif rel == "canonical":
             page.canonical_url = href
+
+
+# Every query parse_page needs on the whole document, as one query: each query walks
+# every node of the page, which costs about as much as the rest of a small post.
+DOCUMENT_SELECTOR = (
+    ".tgme_widget_message, .tgme_channel_info, .tgme_channel_history, .tme_no_messages_found, "
+    "a.tme_messages_more"
+)
+
+
+def document_parts(tree: LexborHTMLParser) -> tuple[list[LexborNode], LexborNode | None, LexborNode | None,
+                                                    list[LexborNode]]:
+    """(message blocks, channel info, history or no-messages block, "more" links), in page order."""
+    messages, more_links = [], []
+    info = history = None
+    seen = set()
+    for node in tree.css(DOCUMENT_SELECTOR):
+        # lexbor returns an element once per selector of the list it matches
+        if node.mem_id in seen:
+            continue
+        seen.add(node.mem_id)
+        classes = (node.attributes.get("class") or "").split()
+        if "tgme_widget_message" in classes:
+            messages.append(node)
+        if info is None and "tgme_channel_info" in classes:
+            info = node
+        if history is None and ("tgme_channel_history" in classes or "tme_no_messages_found" in classes):
+            history = node
+        if "tme_messages_more" in classes and node.tag == "a":
+            more_links.append(node)
+    return messages, info, history, more_links
 
 
 def looks_truncated(text: str) -> bool:
@@ -1053,28 +1116,28 @@ def looks_truncated(text: str) -> bool:
 
 def parse_page(html: str | bytes, url: str | None = None) -> Page:
     """Parse a t.me/s/<channel> page or a t.me/<channel>/<id>?embed=1 page."""
-    text = decode_input(html)
-    if "tgme_" not in text and "tme_" not in text:
-        tree = LexborHTMLParser(text)
+    text, data = read_input(html)
+    if b"tgme_" not in data and b"tme_" not in data:
+        tree = LexborHTMLParser(data)
         raise NotTelegramPage(describe_other_page(tree))
-    tree = LexborHTMLParser(text)
-    messages = tree.css(".tgme_widget_message")
-    info = tree.css_first(".tgme_channel_info")
-    history = tree.css_first(".tgme_channel_history, .tme_no_messages_found")
+    tree = LexborHTMLParser(data)
+    messages, info, history, more_links = document_parts(tree)
     if not messages and info is None and history is None:
         raise NotTelegramPage(describe_other_page(tree))
 
     body = tree.body
     body_classes = (body.attributes.get("class") or "").split() if body is not None else []
     page = Page(channel=None, is_embed="body_widget_post" in body_classes or bool(url and "embed=1" in url))
-    pagination(tree, page)
+    pagination(more_links, tree.head, page)
     truncated = looks_truncated(text)
 
     for message in messages:
-        if message.css_first(".tgme_widget_message_error") is not None or has_class(message, "err_message"):
+        # The message's parts come from one query, which also finds an error block.
+        parts = post_parts(message)
+        if "tgme_widget_message_error" in parts or has_class(message, "err_message"):
             page.not_found = True
             continue
-        post = parse_post(message, page.problems)
+        post = parse_post(message, page.problems, parts)
         if post is None:
             continue
         if post.date is None:
