@@ -288,6 +288,18 @@ def first_text(node: LexborNode, selector: str) -> str | None:
     return clean_text(found.text()) if found is not None else None
 
 
+def first_with_class(node: LexborNode, name: str) -> LexborNode | None:
+    """node.css_first("." + name) for a small subtree (node itself included, page order).
+
+    Walking two or three elements costs a fraction of a CSS query, whose selector is
+    compiled on every call."""
+    for element in node.traverse():
+        classes = element.attrs.get("class")
+        if classes and name in classes.split():
+            return element
+    return None
+
+
 def inside(node: LexborNode, stop: LexborNode, class_names: tuple[str, ...]) -> LexborNode | None:
     """The nearest ancestor of node (below stop) carrying one of class_names."""
     # Compare by identity (mem_id): Node equality would serialise both subtrees.
@@ -470,7 +482,7 @@ def item_message_id(node: LexborNode) -> int | None:
 def parse_photo(node: LexborNode) -> Media:
     media = Media(position=0, kind="photo", url=background_url(node), message_id=item_message_id(node))
     if not has_class(node, "grouped_media_wrap"):
-        inner = node.css_first(".tgme_widget_message_photo")
+        inner = first_with_class(node, "tgme_widget_message_photo")
         media.width, media.height = media_size(
             node.attributes.get("style") or "", (inner.attributes.get("style") or "") if inner else ""
         )
@@ -804,6 +816,14 @@ def main_text_node(message: LexborNode, candidates: list[LexborNode]) -> LexborN
     return None
 
 
+def first_time(date_link: LexborNode) -> LexborNode | None:
+    """date_link.css_first("time[datetime]") without a CSS query (the link holds one <time>)."""
+    for element in date_link.traverse():
+        if element.tag == "time" and "datetime" in element.attrs:
+            return element
+    return None
+
+
 def edited_mark(meta: LexborNode | None) -> bool:
     if meta is None:
         return False
@@ -900,7 +920,7 @@ def parse_post(message: LexborNode, problems: list[str], parts: dict | None = No
         parts = post_parts(message)
     bubble = parts.get("tgme_widget_message_bubble") or message
     date_link = parts.get("tgme_widget_message_date")
-    time = date_link.css_first("time[datetime]") if date_link is not None else None
+    time = first_time(date_link) if date_link is not None else None
     post.date = normalise_date(time.attributes.get("datetime")) if time is not None else None
 
     views = parts.get("tgme_widget_message_views")
