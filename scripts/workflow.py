@@ -319,10 +319,18 @@ def _has_table(conn, schema: str, table: str) -> bool:
     return conn.execute(f"select 1 from {schema}.sqlite_master where type = 'table' and name = ?", [table]).fetchone() is not None
 
 
-def smoke_paths(tables: list[str]) -> list[str]:
-    return ["/", "/telegram", "/-/metadata.json", "/telegram/posts.json?_size=5&_shape=array"] + [
-        f"/telegram/{table}?_size=5" for table in tables
-    ]
+def smoke_paths(db_path: Path) -> list[str]:
+    """The home page, the database, every public table, the JSON API and a post's page."""
+    paths = ["/", "/telegram", "/-/metadata.json", "/telegram/posts.json?_size=5&_shape=array"]
+    paths += [f"/telegram/{table}?_size=5" for table in public_tables(db_path)]
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        newest = conn.execute("select channel, id from posts order by date desc limit 1").fetchone()
+    finally:
+        conn.close()
+    if newest:
+        paths.append(f"/telegram/posts/{newest[0]},{newest[1]}")
+    return paths
 
 
 def smoke(db_path: Path) -> list[str]:
@@ -342,7 +350,7 @@ def smoke(db_path: Path) -> list[str]:
 
         async def fetch_all():
             failures = []
-            for path in smoke_paths(public_tables(db_path)):
+            for path in smoke_paths(db_path):
                 response = await ds.client.get(path)
                 if response.status_code != 200:
                     failures.append(f"GET {path}: HTTP {response.status_code}")
@@ -469,21 +477,41 @@ def write_site_metadata(db_path: Path, out: Path) -> Path:
     return out
 
 
+IMPORT_NAMES = {"PyYAML": "yaml", "PyStemmer": "Stemmer", "sqlite-utils": "sqlite_utils"}
+
+
+def site_imports() -> tuple[set[str], set[str]]:
+    """What the site's plugins import: (top-level modules, `scripts` modules they use,
+    followed through those modules' own top-level imports)."""
+    modules, project = set(), set()
+    pending = [p.read_text() for p in sorted((ROOT / "plugins").glob("*.py"))] if (ROOT / "plugins").is_dir() else []
+    while pending:
+        source = pending.pop()
+        for indent, name in re.findall(r"^([ \t]*)(?:from|import)\s+(\.?[\w.]*)", source, re.M):
+            if name.startswith("scripts.") or (name.startswith(".") and name != "."):
+                module = name.split(".")[-1] if name.startswith(".") else name.split(".")[1]
+                path = ROOT / "scripts" / f"{module}.py"
+                if module not in project and path.exists():
+                    project.add(module)
+                    # Only module-level imports of project code: lazy ones serve other commands.
+                    pending.append("\n".join(l for l in path.read_text().splitlines() if not l[:1].isspace()))
+            elif name and not name.startswith("."):
+                modules.add(name.split(".")[0])
+    return modules, project
+
+
 def serve_packages() -> list[str]:
     """The pinned requirements the site needs: Datasette, its plugins, and what the
-    project's own plugins import."""
+    project's own plugins (and the project modules they use) import."""
     pins = {}
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
         if "==" in line:
             pins[line.split("==")[0].strip()] = line
-    imported = set()
-    for plugin in (ROOT / "plugins").glob("*.py") if (ROOT / "plugins").is_dir() else []:
-        imported |= set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", plugin.read_text(), re.M))
-    import_names = {"PyYAML": "yaml", "PyStemmer": "Stemmer"}
+    imported, _ = site_imports()
 
     def needed(name: str) -> bool:
-        module = import_names.get(name, name.replace("-", "_"))
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
         return name.lower().startswith("datasette") or module in imported or module.lower() in imported
 
     return [pin for name, pin in pins.items() if needed(name)]
@@ -495,6 +523,9 @@ def publish_command(target: str, db_path: Path, metadata: Path, app: str, versio
     for option, path in (("--plugins-dir", ROOT / "plugins"), ("--template-dir", ROOT / "templates")):
         if path.is_dir() and any(path.iterdir()):
             command += [option, str(path)]
+    if site_imports()[1]:
+        # The plugins use project code: ship the package beside them (also served at /scripts/).
+        command += ["--static", f"scripts:{ROOT / 'scripts'}"]
     for package in serve_packages():
         command += ["--install", package]
     settings = " ".join(f"--setting {k} {v}" for k, v in SERVE_SETTINGS.items())
@@ -551,8 +582,8 @@ def publish_to_folder(folder: Path, db_path: Path, metadata: Path, command: list
     staging.mkdir(parents=True)
     copy_database(db_path, staging / db_path.name)
     shutil.copyfile(metadata, staging / "metadata.json")
-    for name in ("plugins", "templates"):
-        if (ROOT / name).is_dir():
+    for name in ("plugins", "templates", "scripts"):
+        if (ROOT / name).is_dir() and (name != "scripts" or site_imports()[1]):
             shutil.copytree(ROOT / name, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
     (staging / "publish.json").write_text(json.dumps({"command": command}, indent=2))
     shutil.rmtree(folder, ignore_errors=True)

@@ -424,3 +424,18 @@ def test_the_published_database_download_sends_cors_headers_for_datasette_lite(f
     response = asyncio.run(ds.client.get("/telegram.db"))
     assert response.status_code == 200 and response.content.startswith(b"SQLite format 3\x00")
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_published_folder_serves_on_its_own(first_run):
+    """What `publish` ships is self-contained: Datasette serves it from its own folder,
+    with the project's plugins (and the project code they import) and no checkout."""
+    site = first_run[0] / "site"
+    datasette = Path(sys.executable).parent / "datasette"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for path in ("/telegram/posts.json?_search=Norway&_shape=array", "/telegram/posts/alpha,1", "/-/plugins.json"):
+        result = subprocess.run(
+            [str(datasette), "serve", "-i", "telegram.db", "--metadata", "metadata.json",
+             "--plugins-dir", "plugins", "--template-dir", "templates", "--get", path],
+            cwd=site, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 0, f"{path}: {result.stdout[-500:]} {result.stderr[-2000:]}"
