@@ -8,12 +8,18 @@
   the table's JSON with `_search=`) put around the query, is replaced by the
   same stemming on databases whose `posts_fts` is the stemmed index. The
   person's own words stay in the search box and in "search matches ...".
+- Searches skip Datasette's facet *suggestions* (`_nosuggest=1`): on a search
+  they cost seconds on a large table (one query per column), and suggest nothing
+  useful. JSON searches (what datasette-search-all asks for) also skip the
+  metadata's default facets unless `_facet=` asks for some (`_nofacet=1`).
 - The `snippet` column of the canned query shows its `<mark>` highlights as HTML
   (everything else in it escaped).
 """
 
 import sys
 from pathlib import Path
+
+from urllib.parse import parse_qsl
 
 from datasette import hookimpl
 from markupsafe import Markup, escape
@@ -51,3 +57,31 @@ def render_cell(value, column, table, database):
     if html.count("<mark>") != html.count("</mark>"):
         html = str(escape(value))
     return Markup(html.replace("\n", "<br>"))
+
+
+def _search_fast_path(scope) -> dict:
+    if scope.get("type") != "http":
+        return scope
+    query = scope.get("query_string", b"").decode("latin-1")
+    keys = {k for k, _ in parse_qsl(query, keep_blank_values=True)}
+    if "_search" not in keys:
+        return scope
+    extra = []
+    if "_nosuggest" not in keys:
+        extra.append("_nosuggest=1")
+    if scope.get("path", "").endswith(".json") and not keys & {"_facet", "_nofacet"}:
+        extra.append("_nofacet=1")
+    if not extra:
+        return scope
+    return {**scope, "query_string": "&".join([query, *extra]).strip("&").encode("latin-1")}
+
+
+@hookimpl
+def asgi_wrapper():
+    def wrap(app):
+        async def search_app(scope, receive, send):
+            await app(_search_fast_path(scope), receive, send)
+
+        return search_app
+
+    return wrap

@@ -56,7 +56,7 @@ INDEX_VERSION = "1"
 
 
 @functools.lru_cache(maxsize=1)
-def _token_rules() -> tuple[re.Pattern, re.Pattern]:
+def _token_rules() -> tuple[dict, re.Pattern]:
     """Regexes for tokens exactly as SQLite's unicode61 tokenizer makes them.
 
     unicode61 treats letters, digits, marks, private-use and code points unknown to
@@ -65,7 +65,8 @@ def _token_rules() -> tuple[re.Pattern, re.Pattern]:
     emoji and skin-tone modifiers are token characters to SQLite); and a token
     made only of characters that remove_diacritics deletes (a lone U+FE0F after an
     emoji) is no token at all. Getting this exactly right keeps highlights on the
-    right words. Returns (token, vanishing token).
+    right words. Returns (a str.translate table turning separators into spaces and
+    ё into е, a regex for tokens that vanish).
     """
     ranges = [(0x21, 0x20000), (0xE0000, 0xE1000)]  # the rest is letters or unassigned
     guessed, marks = [], []
@@ -94,17 +95,35 @@ def _token_rules() -> tuple[re.Pattern, re.Pattern]:
     kept = {row[0] for row in conn.execute("select distinct doc from v where doc != 0")}
     vanishing = [chr(cp) for cp in candidates if cp not in kept]
     conn.close()
-    token = re.compile("[^" + "".join(re.escape(c) for c in separators) + "]+")
-    vanish = re.compile("[" + "".join(re.escape(c) for c in vanishing) + "]+")
-    return token, vanish
+    # A run of token characters with at least one that does not vanish.
+    table = {ord(c): " " for c in separators}
+    table[ord("ё")] = "е"
+    return table, re.compile("[" + _char_class(vanishing) + "]+")
+
+
+def _char_class(chars: list[str]) -> str:
+    """Characters as regex ranges (thousands of single characters make a slow class)."""
+    points = sorted({ord(c) for c in chars})
+    parts, i = [], 0
+    while i < len(points):
+        j = i
+        while j + 1 < len(points) and points[j + 1] == points[j] + 1:
+            j += 1
+        lo, hi = re.escape(chr(points[i])), re.escape(chr(points[j]))
+        parts.append(lo if i == j else f"{lo}-{hi}")
+        i = j + 1
+    return "".join(parts)
 
 
 def tokenize(text: str | None) -> list[str]:
     """The tokens of text, in unicode61's order, lowercased and with ё folded to е."""
     if not text:
         return []
-    token, vanish = _token_rules()
-    return [t for t in token.findall(text.lower().replace("ё", "е")) if not vanish.fullmatch(t)]
+    table, vanish = _token_rules()
+    tokens = text.lower().translate(table).split()
+    if any(len(t) < 3 and vanish.fullmatch(t) for t in tokens):
+        tokens = [t for t in tokens if not vanish.fullmatch(t)]
+    return tokens
 
 
 _STEMMERS = threading.local()
@@ -159,7 +178,7 @@ _LINGUA_CODES = {"RUSSIAN": "ru", "ENGLISH": "en", "BOKMAL": "no", "NYNORSK": "n
 _WORD = re.compile(r"[^\W\d_]{2,}")
 
 
-DETECT_CHARS = 400  # the start of a post says its language; longer texts only cost time
+DETECT_CHARS = 200  # the start of a post says its language; longer texts only cost time
 
 
 def _rule(text: str | None) -> str | None:
@@ -273,6 +292,7 @@ def _word_phrases(part: str) -> list[tuple[list[str], bool]]:
     return [(tokens, prefix)] if tokens else []
 
 
+@functools.lru_cache(maxsize=4096)
 def fts_query(query: str | None) -> str:
     """An FTS5 MATCH expression over the stemmed index for what a person typed.
 
