@@ -18,6 +18,7 @@ crawl); current values are only overwritten by an observation at least as recent
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict
@@ -337,16 +338,31 @@ def save_page(
     with db.atomic():
         fetch_id = None
         if fetch is not None:
-            fetch_id = db["fetches"].upsert({**fetch, "posts": len(page.posts)}, pk="id").last_pk
+            fetch_id = fetch.get("id")
+            insert_rows(db, "fetches", [{**fetch, "posts": len(page.posts)}], replace=True)
+            fetch_id = fetch_id if fetch_id is not None else db.execute("select last_insert_rowid()").fetchone()[0]
         if page.channel is not None:
             save_channel(db, page.channel, observed_at, record_stats)
-        for post in page.posts:
-            outcome = save_post(db, post, observed_at, fetch_id)
-            summary["posts"] += 1
-            summary["unknown"] += post.kind == "unknown"
-            for event in outcome:
+        for batch in batches_without_repeats(page.posts):
+            for event in save_posts(db, batch, observed_at, fetch_id):
                 summary[event] += 1
+        summary["posts"] = len(page.posts)
+        summary["unknown"] = sum(post.kind == "unknown" for post in page.posts)
     return summary
+
+
+def batches_without_repeats(posts: list[Post]) -> list[list[Post]]:
+    """Split a page's posts so that each batch is of one channel and holds no post
+    twice (some saved pages repeat a message); batches are stored in order."""
+    batches, seen = [[]], set()
+    for post in posts:
+        key = (post.channel, post.id)
+        if key in seen or (batches[-1] and batches[-1][0].channel != post.channel):
+            batches.append([])
+            seen = set()
+        batches[-1].append(post)
+        seen.add(key)
+    return [b for b in batches if b]
 
 
 def save_channel(db: sqlite_utils.Database, channel: Channel, observed_at: str, record_stats: bool = True) -> None:
@@ -356,93 +372,103 @@ def save_channel(db: sqlite_utils.Database, channel: Channel, observed_at: str, 
         db["channels"].insert({**row, "first_fetched_at": observed_at})
     elif observed_at >= (existing["last_fetched_at"] or ""):
         # Keep values the page does not show (an embed page has no counters).
-        db["channels"].update(
-            channel.username,
-            {k: v for k, v in row.items() if v is not None},
-        )
-        if observed_at < (existing["first_fetched_at"] or observed_at):
-            db["channels"].update(channel.username, {"first_fetched_at": observed_at})
-    else:
-        db["channels"].update(channel.username, {"first_fetched_at": min(observed_at, existing["first_fetched_at"] or observed_at)})
-    if channel.counters and record_stats:
-        db["channel_stats"].upsert(channel_stats_row(channel, observed_at), pk=("username", "fetched_at"))
-
-
-def save_post(
-    db: sqlite_utils.Database, post: Post, observed_at: str, fetch_id: int | None = None
-) -> list[str]:
-    """Upsert one post with its children and history rows. Returns events."""
-    events = []
-    key = (post.channel, post.id)
-    existing = _get(db, "posts", key)
-    row = post_row(post)
-    children = post_children(post)
-    # A digest of the child rows lets unchanged posts skip rewriting them.
-    row["children_sha256"] = sha256_text(json.dumps(children, sort_keys=True, default=str))
-    row["fetch_id"] = fetch_id
-    if existing is None:
-        db["posts"].insert({**row, "first_seen_at": observed_at, "last_seen_at": observed_at})
-        events.append("new")
-        _event(db, post, observed_at, "first_seen")
-        is_latest, children_changed = True, True
-    else:
-        is_latest = observed_at >= (existing["last_seen_at"] or "")
-        children_changed = is_latest and existing["children_sha256"] != row["children_sha256"]
-        changes = {"first_seen_at": min(existing["first_seen_at"] or observed_at, observed_at)}
-        if is_latest:
-            changes.update(row, last_seen_at=observed_at)
-            if existing["deleted_at"] is not None:
-                changes["deleted_at"] = None
-                events.append("restored")
-                _event(db, post, observed_at, "restored", f"was deleted_at {existing['deleted_at']}")
-        changes = {k: v for k, v in changes.items() if existing.get(k) != v}
+        changes = {k: v for k, v in row.items() if v is not None and existing.get(k) != v}
         if changes:
-            db["posts"].update(key, changes)
-    if post.kind != "unknown":
-        if save_version(db, post, observed_at, row["text_sha256"]):
-            if existing is not None:
-                events.append("edited")
-                _event(db, post, observed_at, "edited")
-    if post.views is not None:
-        db["view_snapshots"].upsert(
-            {
+            db["channels"].update(channel.username, changes)
+    elif observed_at < (existing["first_fetched_at"] or observed_at):
+        db["channels"].update(channel.username, {"first_fetched_at": observed_at})
+    if channel.counters and record_stats:
+        insert_rows(db, "channel_stats", [channel_stats_row(channel, observed_at)], replace=True)
+
+
+def save_post(db: sqlite_utils.Database, post: Post, observed_at: str, fetch_id: int | None = None) -> list[str]:
+    """Upsert one post with its children and history rows. Returns events."""
+    with db.atomic():
+        return save_posts(db, [post], observed_at, fetch_id)
+
+
+def save_posts(db: sqlite_utils.Database, posts: list[Post], observed_at: str, fetch_id: int | None) -> list[str]:
+    """Upsert the posts of one page. Reads what is stored for all of them at once,
+    then writes only what changed. Returns one event name per change."""
+    if not posts:
+        return []
+    channel = posts[0].channel
+    ids = [post.id for post in posts]
+    existing = _rows_by_id(db, "select * from posts where channel = ? and id in ({})", channel, ids, "id")
+    versions = _rows_by_id(
+        db,
+        "select post_id, max(version) as version, "
+        "(select text_sha256 from post_versions v2 where v2.channel = v.channel and v2.post_id = v.post_id "
+        " order by version desc limit 1) as text_sha256, max(last_seen_at) as last_seen_at "
+        "from post_versions v where channel = ? and post_id in ({}) group by post_id",
+        channel, ids, "post_id",
+    )
+    events, new_rows, event_rows, version_rows, views, reactions = [], [], [], [], [], []
+    children_by_post = {}
+    for post in posts:
+        row = post_row(post)
+        children = post_children(post)
+        # A digest of the child rows lets unchanged posts skip rewriting them.
+        row["children_sha256"] = sha256_text(json.dumps(children, sort_keys=True, default=str))
+        row["fetch_id"] = fetch_id
+        old = existing.get(post.id)
+        if old is None:
+            new_rows.append({**row, "first_seen_at": observed_at, "last_seen_at": observed_at})
+            events.append("new")
+            event_rows.append(_event_row(post, observed_at, "first_seen"))
+            children_by_post[post.id] = children
+        else:
+            is_latest = observed_at >= (old["last_seen_at"] or "")
+            changes = {"first_seen_at": min(old["first_seen_at"] or observed_at, observed_at)}
+            if is_latest:
+                changes.update(row, last_seen_at=observed_at)
+                if old["deleted_at"] is not None:
+                    changes["deleted_at"] = None
+                    events.append("restored")
+                    event_rows.append(_event_row(post, observed_at, "restored", f"was deleted_at {old['deleted_at']}"))
+                if old["children_sha256"] != row["children_sha256"]:
+                    children_by_post[post.id] = children
+            changes = {k: v for k, v in changes.items() if old.get(k) != v}
+            if changes:
+                db["posts"].update((post.channel, post.id), changes)
+        if post.kind != "unknown":
+            version = next_version(db, post, observed_at, row["text_sha256"], versions.get(post.id))
+            if version is not None:
+                version_rows.append(version)
+                if old is not None and version["version"] > 1:
+                    events.append("edited")
+                    event_rows.append(_event_row(post, observed_at, "edited"))
+        if post.views is not None:
+            views.append({
                 "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
                 "views": post.views, "views_text": post.views_text,
-            },
-            pk=("channel", "post_id", "fetched_at"),
+            })
+        reactions.extend(
+            {
+                "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
+                "reaction": r["reaction"], "count": r["count"], "count_text": r["count_text"],
+            }
+            for r in children["reactions"]
         )
-    if children["reactions"]:
-        db["reaction_snapshots"].upsert_all(
-            [
-                {
-                    "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
-                    "reaction": r["reaction"], "count": r["count"], "count_text": r["count_text"],
-                }
-                for r in children["reactions"]
-            ],
-            pk=("channel", "post_id", "fetched_at", "reaction"),
-        )
-    if children_changed:
-        replace_children(db, post.channel, post.id, children)
+    insert_rows(db, "posts", new_rows)
+    insert_rows(db, "post_versions", version_rows)
+    insert_rows(db, "post_events", event_rows, replace=True)
+    insert_rows(db, "view_snapshots", views, replace=True)
+    insert_rows(db, "reaction_snapshots", reactions, replace=True)
+    replace_children(db, channel, children_by_post)
     return events
 
 
-def save_version(db: sqlite_utils.Database, post: Post, observed_at: str, digest: str) -> bool:
-    """Add a version when the text differs from the latest one. True if added."""
-    latest = db.execute(
-        "select version, text_sha256, first_seen_at, last_seen_at from post_versions "
-        "where channel = ? and post_id = ? order by version desc limit 1",
-        [post.channel, post.id],
-    ).fetchone()
-    if latest is not None and latest[1] == digest:
+def next_version(db, post: Post, observed_at: str, digest: str, latest: dict | None) -> dict | None:
+    """The new `post_versions` row when the text differs from the latest, else None."""
+    if latest is not None and latest["text_sha256"] == digest:
         db.execute(
-            "update post_versions set last_seen_at = max(last_seen_at, ?), "
-            "first_seen_at = min(first_seen_at, ?) "
+            "update post_versions set last_seen_at = max(last_seen_at, ?), first_seen_at = min(first_seen_at, ?) "
             "where channel = ? and post_id = ? and version = ?",
-            [observed_at, observed_at, post.channel, post.id, latest[0]],
+            [observed_at, observed_at, post.channel, post.id, latest["version"]],
         )
-        return False
-    if latest is not None and observed_at < latest[3]:
+        return None
+    if latest is not None and observed_at < latest["last_seen_at"]:
         # An older observation of a text we no longer hold as latest: record it
         # only if it is new to us, without reordering history.
         known = db.execute(
@@ -450,28 +476,51 @@ def save_version(db: sqlite_utils.Database, post: Post, observed_at: str, digest
             [post.channel, post.id, digest],
         ).fetchone()
         if known:
-            return False
-    db["post_versions"].insert(
-        {
-            "channel": post.channel,
-            "post_id": post.id,
-            "version": (latest[0] + 1) if latest else 1,
-            "text": post.text,
-            "html": post.html,
-            "text_sha256": digest,
-            "edited": int(post.edited),
-            "first_seen_at": observed_at,
-            "last_seen_at": observed_at,
-        }
-    )
-    return latest is not None
+            return None
+    return {
+        "channel": post.channel,
+        "post_id": post.id,
+        "version": (latest["version"] + 1) if latest else 1,
+        "text": post.text,
+        "html": post.html,
+        "text_sha256": digest,
+        "edited": int(post.edited),
+        "first_seen_at": observed_at,
+        "last_seen_at": observed_at,
+    }
 
 
-def replace_children(db: sqlite_utils.Database, channel: str, post_id: int, children: dict) -> None:
+def replace_children(db: sqlite_utils.Database, channel: str, children_by_post: dict[int, dict]) -> None:
+    if not children_by_post:
+        return
+    ids = list(children_by_post)
+    marks = ", ".join("?" * len(ids))
     for table in POST_CHILDREN:
-        db.execute(f"delete from [{table}] where channel = ? and post_id = ?", [channel, post_id])
-        if children[table]:
-            db[table].insert_all(children[table])
+        db.execute(f"delete from [{table}] where channel = ? and post_id in ({marks})", [channel, *ids])
+        insert_rows(db, table, [row for children in children_by_post.values() for row in children[table]])
+
+
+def insert_rows(db: sqlite_utils.Database, table: str, rows: list[dict], replace: bool = False) -> None:
+    """executemany, grouped by column set: sqlite-utils' insert_all introspects the
+    table on every call, which dominated the time of storing a page."""
+    groups: dict[tuple, list] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for columns, group in groups.items():
+        db.conn.executemany(_insert_sql(table, columns, replace), [tuple(r.values()) for r in group])
+
+
+@functools.lru_cache(maxsize=None)
+def _insert_sql(table: str, columns: tuple, replace: bool) -> str:
+    names = ", ".join(f"[{c}]" for c in columns)
+    verb = "insert or replace" if replace else "insert"
+    return f"{verb} into [{table}] ({names}) values ({', '.join('?' * len(columns))})"
+
+
+def _rows_by_id(db, sql: str, channel: str, ids: list[int], key: str) -> dict:
+    cursor = db.execute(sql.format(", ".join("?" * len(ids))), [channel, *ids])
+    columns = [d[0] for d in cursor.description]
+    return {row[key]: row for row in (dict(zip(columns, values)) for values in cursor)}
 
 
 def mark_deleted(db: sqlite_utils.Database, channel: str, ids, observed_at: str) -> int:
@@ -498,6 +547,10 @@ def record_problem(db: sqlite_utils.Database, source: str, message: str, sha256:
         "insert or ignore into problems (source, seen_at, sha256, message) values (?, ?, ?, ?)",
         [source, seen_at, sha256, message],
     )
+
+
+def _event_row(post: Post, at: str, event: str, detail: str | None = None) -> dict:
+    return {"channel": post.channel, "post_id": post.id, "at": at, "event": event, "detail": detail}
 
 
 def _event(db, post: Post, at: str, event: str, detail: str | None = None) -> None:

@@ -1,0 +1,98 @@
+"""Crawl benchmark: a full backfill of a generated channel from the fake Telegram.
+
+    .venv/bin/python bench/crawl.py [--posts 100000] [--new 50]
+
+The fake Telegram runs in its own process (so its memory is not counted), on
+loopback, with no rate limit. Reports posts per second end to end (fetch, parse,
+store), the derive step (language, search index, places) separately, the peak
+memory of the crawling process, and the requests an incremental run makes for k
+new posts against the pages those posts fill.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.archive import open_archive  # noqa: E402
+from scripts.build import finish  # noqa: E402
+from scripts.crawl import crawl, load_config  # noqa: E402
+from scripts.fake_telegram import PAGE_IDS  # noqa: E402
+from scripts.store import open_db  # noqa: E402
+
+CHANNEL = "bench_channel"
+
+
+def start_fake(posts: int):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "fake-telegram", "--port", "0", "--channel", f"{CHANNEL}:{posts}"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    first = proc.stdout.readline()
+    page = first[first.index("http://"):].split()[0]
+    return proc, page[: page.index("/s/")]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def run(base_url: str, workdir: Path):
+    db, adb = open_db(workdir / "telegram.db"), open_archive(workdir / "archive.db")
+    config = {**load_config(None), "base_url": base_url, "requests_per_second": 0}
+    started = time.perf_counter()
+    [result] = crawl([CHANNEL], db, adb, config)
+    crawled = time.perf_counter() - started
+    started = time.perf_counter()
+    finish(db)
+    derived = time.perf_counter() - started
+    return result, crawled, derived
+
+
+@click.command()
+@click.option("--posts", default=100_000, show_default=True)
+@click.option("--new", "new_posts", default=50, show_default=True, help="k new posts for the incremental run")
+def main(posts, new_posts):
+    proc, base_url = start_fake(posts)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            result, crawled, derived = run(base_url, workdir)
+            assert result.error is None, result.error
+            db_mb = (workdir / "telegram.db").stat().st_size / 2**20
+            archive_mb = (workdir / "archive.db").stat().st_size / 2**20
+            print(f"backfill: {result.posts:,} posts, {result.pages:,} pages, {result.requests:,} requests in {crawled:.1f} s")
+            print(f"backfill: {result.pages / crawled:.0f} pages/s, peak memory {peak_rss_mb():.0f} MB (crawling process)")
+            print(f"derive (language, search index, places): {derived:.1f} s, {result.posts / derived:.0f} posts/s")
+            print(f"telegram.db {db_mb:.0f} MB, archive.db {archive_mb:.0f} MB")
+
+            httpx.post(f"{base_url}/_fake/advance", json={
+                "channel": CHANNEL, "new_posts": new_posts, "edits": 0, "deletions": 0, "views_factor": 1.0})
+            httpx.post(f"{base_url}/_fake/clear", json={})
+            incremental, seconds, _ = run(base_url, workdir)
+            requests = len(httpx.get(f"{base_url}/_fake/log").json()["requests"])
+            # The new posts fill ceil(k / ids per page) pages (albums take several ids, so
+            # at most that many); the walk ends on the page that reaches the synced range.
+            expected = math.ceil(new_posts / PAGE_IDS) + 1
+            print(f"incremental: {incremental.new} new posts, {requests} requests "
+                  f"(pages those posts fill + the page meeting the synced range: <= {expected}; "
+                  f"refresh window: posts of the last 7 days, none in this generated channel) in {seconds:.1f} s")
+            print(f"crawl: {result.posts / crawled:.0f} posts/s end to end")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
