@@ -120,7 +120,7 @@ def publish_metadata() -> dict:
     return yaml.safe_load((ROOT / "metadata.yml").read_text())
 
 
-SERVE_SETTINGS = {"sql_time_limit_ms": 3000, "max_returned_rows": 1000}
+SERVE_SETTINGS = {"sql_time_limit_ms": 3000, "max_returned_rows": 1000, "suggest_facets": False}
 
 
 def make_datasette(db_path: Path, *, plain: bool = False):
@@ -147,7 +147,7 @@ def serve_command(db_path: Path, metadata_json: Path, port: int) -> list[str]:
         "--metadata", str(metadata_json), "--plugins-dir", str(ROOT / "plugins"),
         "--template-dir", str(ROOT / "templates"),
         "--setting", "sql_time_limit_ms", "3000", "--setting", "max_returned_rows", "1000",
-        "--host", "127.0.0.1", "--port", str(port),
+        "--setting", "suggest_facets", "off", "--host", "127.0.0.1", "--port", str(port),
     ]
 
 

@@ -39,8 +39,10 @@ def test_index(page):
 
 def test_posts_table_with_facets(page):
     page.goto(page.base + "/telegram/posts", wait_until="load")
+    page.locator("a", has_text="channel, kind and forward source").click()  # the facet link of the description
+    page.wait_for_load_state("load")
     facets = page.locator(".facet-info")
-    assert facets.count() >= 3  # channel, kind, forwarded_from_name
+    assert facets.count() >= 3  # channel, kind, forwarded_from_channel
     assert page.locator(".facet-info", has_text="channel").count() >= 1
     assert page.locator(".tg-post").count() >= 6
     assert page.locator("img.tg-thumb").count() >= 1

@@ -1,0 +1,250 @@
+"""Benchmark: the project's Datasette against a plain Datasette, on the same 1,000,000-post file.
+
+Builds (once, cached in bench/.cache/telegram.db) a database with the project's schema
+(scripts.store.ensure_schema plus the places table) holding 1,000,000 generated posts in
+5 channels, with media, reactions, hashtags, links, view snapshots and the full-text index,
+by straight SQL inserts of generated rows.
+
+Then serves it on loopback twice, one server at a time, alternating rounds:
+
+* project: `datasette serve --immutable` with metadata (build/metadata.json from
+  metadata.yml), --plugins-dir plugins, --template-dir templates, and the installed plugins;
+* plain:   `datasette serve --immutable` with no metadata, no plugins dir, no templates and
+  the installed plugins switched off (DATASETTE_LOAD_PLUGINS=""), same settings.
+
+For each server and URL it sends a bounded number of requests from a fixed number of
+concurrent clients (httpx over loopback) and reports requests per second and the
+95th-percentile latency. URLs: the posts table (as each serves it by default), a post
+page, a facet page (?_facet=kind), a search (?_search=...).
+
+The overhead is the mean over the four URLs of (project time per request / plain time per
+request - 1), from the best round of each. The last line printed is
+`serve overhead vs plain datasette: N%`.
+
+Run:  .venv/bin/python bench/serve.py  [--requests 200] [--concurrency 4] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / "bench" / ".cache"
+DB = CACHE / "telegram.db"
+N_POSTS = 1_000_000
+CHANNELS = ["RusEmbNo", "MID_Russia", "RusEmbUK", "EmbRusUSA", "mfa_norway"]
+
+WORDS_RU = ("посол россия норвегия осло встреча министр заявление санкции сотрудничество арктика "
+            "шпицберген мурманск москва переговоры посольство народ история память победа "
+            "экономика энергия рыболовство граница соглашение визит делегация культура").split()
+WORDS_EN = ("ambassador russia norway oslo meeting minister statement sanctions cooperation arctic "
+            "svalbard murmansk moscow talks embassy people history memory victory economy energy "
+            "fisheries border agreement visit delegation culture").split()
+HASHTAGS = ["Норвегия", "Russia", "Arctic", "МИД", "Diplomacy", "Svalbard", "History", "Победа"]
+DOMAINS = ["mid.ru", "regjeringen.no", "tass.ru", "nrk.no", "kremlin.ru", "youtube.com"]
+
+
+def build_database(path: Path, n_posts: int) -> None:
+    import sqlite_utils
+
+    from scripts.places import ensure_places_tables
+    from scripts.store import ensure_schema
+
+    tmp = path.with_suffix(".building")
+    if tmp.exists():
+        tmp.unlink()
+    db = sqlite_utils.Database(tmp)
+    db.execute("pragma journal_mode = off")
+    db.execute("pragma synchronous = off")
+    ensure_schema(db)
+    ensure_places_tables(db)
+    rng = random.Random(42)
+    start = time.monotonic()
+    per_channel = n_posts // len(CHANNELS)
+    batch_size = 20_000
+    for c, channel in enumerate(CHANNELS):
+        db["channels"].insert({"username": channel, "title": channel, "subscribers": 10_000 * (c + 1),
+                               "subscribers_text": f"{10 * (c + 1)}K", "channel_id": 1000 + c})
+        for first in range(1, per_channel + 1, batch_size):
+            posts, media, reactions, hashtags, links, views = [], [], [], [], [], []
+            for post_id in range(first, min(first + batch_size, per_channel + 1)):
+                words = WORDS_RU if rng.random() < 0.6 else WORDS_EN
+                text = " ".join(rng.choice(words) for _ in range(rng.randint(8, 60)))
+                tag = rng.choice(HASHTAGS)
+                text += f" #{tag}"
+                seconds = 1_450_000_000 + post_id * (3.2e8 / per_channel)
+                date = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
+                forwarded = rng.random() < 0.4
+                view_count = rng.randint(100, 200_000)
+                kind = rng.choice(["text", "text", "photo", "video", "album"])
+                posts.append((channel, post_id, f"https://t.me/{channel}/{post_id}", date, text,
+                              text.replace("\n", "<br>"), view_count, str(view_count), 0, 0, kind,
+                              "МИД России" if forwarded else None, "MID_Russia" if forwarded else None,
+                              rng.randint(1, 50_000) if forwarded else None,
+                              f"2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00",
+                              f"{rng.getrandbits(64):016x}"))
+                if kind in ("photo", "video", "album"):
+                    media.append((channel, post_id, 0, "photo" if kind != "video" else "video",
+                                  f"https://cdn4.telesco.pe/file/{post_id}.jpg", f"https://cdn4.telesco.pe/file/{post_id}t.jpg"))
+                reactions.append((channel, post_id, "👍", 0, "👍", rng.randint(1, 900), "1"))
+                hashtags.append((channel, post_id, tag))
+                if rng.random() < 0.3:
+                    domain = rng.choice(DOMAINS)
+                    links.append((channel, post_id, 0, f"https://{domain}/news/{post_id}", domain, "link"))
+                views.append((channel, post_id, "2026-01-01T00:00:00+00:00", view_count))
+            with db.conn:
+                db.conn.executemany(
+                    "insert into posts (channel, id, url, date, text, html, views, views_text, views_precision, "
+                    "edited, kind, forwarded_from_name, forwarded_from_channel, forwarded_from_id, first_seen_at, "
+                    "last_seen_at, children_sha256) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", posts)
+                db.conn.executemany("insert into media (channel, post_id, position, kind, url, thumbnail_url) values (?,?,?,?,?,?)", media)
+                db.conn.executemany("insert into reactions (channel, post_id, reaction, position, emoji, count, count_text) values (?,?,?,?,?,?,?)", reactions)
+                db.conn.executemany("insert into hashtags (channel, post_id, hashtag) values (?,?,?)", hashtags)
+                db.conn.executemany("insert into links (channel, post_id, position, url, domain, text) values (?,?,?,?,?,?)", links)
+                db.conn.executemany("insert into view_snapshots (channel, post_id, fetched_at, views) values (?,?,?,?)", views)
+            done = c * per_channel + min(first + batch_size - 1, per_channel)
+            print(f"\r  built {done:,} posts ({time.monotonic() - start:.0f}s)", end="", flush=True)
+    print()
+    db.execute("analyze")
+    db.conn.commit()
+    db.close()
+    os.replace(tmp, path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(kind: str, metadata_json: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [str(ROOT / ".venv" / "bin" / "datasette"), "serve", "--immutable", str(DB),
+               "--setting", "sql_time_limit_ms", "3000", "--setting", "max_returned_rows", "1000",
+               # Datasette's facet suggestions scan the table once per column: about 6 s per
+               # table page on 1M posts, for both servers. The published instance turns them off.
+               "--setting", "suggest_facets", "off",
+               "--host", "127.0.0.1", "--port", str(port)]
+    env = dict(os.environ)
+    if kind == "project":
+        command += ["--metadata", str(metadata_json), "--plugins-dir", str(ROOT / "plugins"),
+                    "--template-dir", str(ROOT / "templates")]
+    else:
+        env["DATASETTE_LOAD_PLUGINS"] = ""  # no installed plugins either
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base + "/-/versions.json", timeout=5)
+            return process, base
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise SystemExit(f"{kind} datasette exited with {process.returncode}")
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit(f"{kind} datasette did not start")
+
+
+async def measure(base: str, path: str, n_requests: int, concurrency: int) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = list(range(n_requests))
+
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        for _ in range(3):  # warm-up
+            await client.get(path)
+
+        async def worker():
+            while queue:
+                queue.pop()
+                begin = time.perf_counter()
+                response = await client.get(path)
+                await response.aread()
+                latencies.append(time.perf_counter() - begin)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        begin = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - begin
+    latencies.sort()
+    return {
+        "rps": n_requests / elapsed,
+        "p95_ms": 1000 * latencies[max(0, int(0.95 * len(latencies)) - 1)],
+        "median_ms": 1000 * statistics.median(latencies),
+        "statuses": statuses,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=200, help="requests per URL per round")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--posts", type=int, default=N_POSTS)
+    args = parser.parse_args()
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / ".gitignore").write_text("*\n")  # never commit the generated database
+    stamp = CACHE / "telegram.db.posts"
+    if not DB.exists() or not stamp.exists() or stamp.read_text() != str(args.posts):
+        print(f"building {args.posts:,}-post database in {DB} (once; cached)")
+        build_database(DB, args.posts)
+        stamp.write_text(str(args.posts))
+    from scripts.build import write_metadata
+
+    metadata_json = CACHE / "metadata.json"
+    write_metadata(metadata_json, demo=False)
+
+    channel = CHANNELS[0]
+    urls = {
+        "posts table": "/telegram/posts",
+        "post page": f"/telegram/posts/{channel},{args.posts // len(CHANNELS) // 2}",
+        "facet page": "/telegram/posts?_facet=kind",
+        "search": "/telegram/posts?_search=" + "сотрудничество",
+    }
+    best: dict[tuple[str, str], dict] = {}
+    for round_number in range(args.rounds):
+        for kind in ("project", "plain"):
+            process, base = start_server(kind, metadata_json)
+            try:
+                for name, path in urls.items():
+                    result = asyncio.run(measure(base, path, args.requests, args.concurrency))
+                    key = (kind, name)
+                    if key not in best or result["rps"] > best[key]["rps"]:
+                        best[key] = result
+                    print(f"round {round_number + 1} {kind:8} {name:12} {result['rps']:7.1f} req/s  "
+                          f"p95 {result['p95_ms']:7.1f} ms  statuses {result['statuses']}", flush=True)
+            finally:
+                process.terminate()
+                process.wait(timeout=20)
+
+    print()
+    print(f"{'url':14} {'project req/s':>14} {'p95 ms':>8} {'plain req/s':>12} {'p95 ms':>8} {'overhead':>9}")
+    overheads = []
+    for name in urls:
+        project, plain = best[("project", name)], best[("plain", name)]
+        overhead = plain["rps"] / project["rps"] - 1
+        overheads.append(overhead)
+        print(f"{name:14} {project['rps']:14.1f} {project['p95_ms']:8.1f} {plain['rps']:12.1f} {plain['p95_ms']:8.1f} {100 * overhead:8.1f}%")
+    print(json.dumps({f"{k[0]} {k[1]}": {m: round(v, 1) for m, v in r.items() if m != 'statuses'} for k, r in best.items()}))
+    print(f"serve overhead vs plain datasette: {100 * statistics.mean(overheads):.0f}%")
+
+
+if __name__ == "__main__":
+    main()
