@@ -9,6 +9,7 @@ shown as escaped text. Everything not handled here is escaped by Datasette itsel
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -188,6 +189,29 @@ def extra_template_vars(template, database, table, view_name, request, datasette
     return inner
 
 
+POST_PAGE_SQL = """
+select p.channel, p.id, p.date, p.html, p.views_text, p.edited, p.deleted_at,
+  p.forwarded_from_name, p.forwarded_from_channel, p.forwarded_from_id,
+  p.link_preview_url, p.link_preview_title, p.link_preview_description, p.link_preview_image,
+  (select json_group_array(json_object('kind', kind, 'url', url, 'thumbnail_url', thumbnail_url, 'title', title))
+     from (select * from media m where m.channel = p.channel and m.post_id = p.id order by position)) as tg_media,
+  (select json_group_array(json_object('reaction', reaction, 'emoji', emoji, 'count', count, 'count_text', count_text))
+     from (select * from reactions r where r.channel = p.channel and r.post_id = p.id order by position)) as tg_reactions,
+  (select json_group_array(json_object('version', version, 'text', text, 'html', html,
+       'first_seen_at', first_seen_at, 'last_seen_at', last_seen_at))
+     from (select * from post_versions v where v.channel = p.channel and v.post_id = p.id order by version)) as tg_versions,
+  (select json_group_array(json_object('fetched_at', fetched_at, 'views', views, 'views_text', views_text))
+     from (select * from view_snapshots s where s.channel = p.channel and s.post_id = p.id order by fetched_at)) as tg_views,
+  o.channel as tg_original_channel, o.id as tg_original_id
+from posts p
+left join posts o on o.id = p.forwarded_from_id and o.channel = (
+  -- usernames are case-insensitive; the small channels table resolves the case so the
+  -- lookup in posts uses its primary key
+  select c.username from channels c where c.username = p.forwarded_from_channel collate nocase limit 1)
+where p.channel = ? and p.id = ?
+"""
+
+
 async def post_page(datasette, database: str, pks: str) -> dict | None:
     """Everything the post page shows, from the row key "<channel>,<id>"."""
     from datasette.utils import tilde_decode
@@ -201,24 +225,19 @@ async def post_page(datasette, database: str, pks: str) -> dict | None:
     except ValueError:
         return None
     db = datasette.get_database(database)
-    rows = (await db.execute("select * from posts where channel = ? and id = ?", [channel, post_id])).rows
+    # One query for everything (each query is a hop to Datasette's SQL thread).
+    rows = (await db.execute(POST_PAGE_SQL, [channel, post_id])).rows
     if not rows:
         return None
     post = dict(rows[0])
-    extras = await post_extras(datasette, database, channel, post_id, None)
-    versions = [dict(r) for r in (await db.execute(
-        "select version, text, html, first_seen_at, last_seen_at from post_versions "
-        "where channel = ? and post_id = ? order by version", [channel, post_id])).rows]
-    views = [dict(r) for r in (await db.execute(
-        "select fetched_at, views, views_text from view_snapshots where channel = ? and post_id = ? "
-        "order by fetched_at", [channel, post_id])).rows]
+    media = json.loads(post["tg_media"] or "[]")
+    reactions = json.loads(post["tg_reactions"] or "[]")
+    versions = json.loads(post["tg_versions"] or "[]")
+    views = json.loads(post["tg_views"] or "[]")
+    extras = {"media": media, "reactions": reactions}
     original = None
-    if post.get("forwarded_from_channel") and post.get("forwarded_from_id"):
-        found = (await db.execute(
-            "select channel, id from posts where channel = ? collate nocase and id = ?",
-            [post["forwarded_from_channel"], post["forwarded_from_id"]])).rows
-        if found:
-            original = row_path(datasette, database, found[0]["channel"], found[0]["id"])
+    if post["tg_original_channel"] is not None:
+        original = row_path(datasette, database, post["tg_original_channel"], post["tg_original_id"])
     max_views = max([v["views"] or 0 for v in views] or [0]) or 1
     return {
         "channel": channel,
