@@ -196,9 +196,13 @@ def live_datasette(published_db, tmp_path_factory):
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """A real headless Chromium (Debian's), through Playwright."""
+    """A real headless Chromium (Debian's), through Playwright.
+
+    Module-scoped: the sync API runs an event loop on this thread while it is open,
+    and asyncio tests in later modules need the thread free.
+    """
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is missing: browser tests need Debian's chromium package")
     from playwright.sync_api import sync_playwright
