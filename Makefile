@@ -15,7 +15,7 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 # Crawl the channels of channels.yml (or, where t.me cannot be reached, the fake
 # Telegram's demo channel), build telegram.db, and serve it with Datasette.
 serve: build
-	$(BIN)/datasette serve telegram.db --immutable telegram.db \
+	$(BIN)/datasette serve --immutable telegram.db \
 		--metadata build/metadata.json --plugins-dir plugins --template-dir templates \
 		--setting sql_time_limit_ms 3000 --setting max_returned_rows 1000 \
 		--host 127.0.0.1 --port $(PORT)

@@ -114,6 +114,10 @@ def build_dataset(config_path: Path, db_path: Path, archive_path: Path, metadata
     config = load_config(config_path)
     channels = config["channels"]
     problem = None if demo else telegram_reachable(config["base_url"])
+    if problem and holds_real_data(db_path):
+        print(f"{config['base_url']} cannot be reached ({problem}); serving the existing {db_path.name} as it is")
+        write_metadata(metadata_out, demo=False)
+        return 0
     if demo or problem:
         if problem:
             print(f"{config['base_url']} cannot be reached ({problem}); building the demo dataset from the fake Telegram instead")
@@ -125,6 +129,19 @@ def build_dataset(config_path: Path, db_path: Path, archive_path: Path, metadata
     finish(db)
     write_metadata(metadata_out, demo=False)
     return 1 if any(r.failed for r in results) else 0
+
+
+def holds_real_data(db_path: Path) -> bool:
+    """True when db_path has posts that are not the demo's (never mix the two)."""
+    if not db_path.exists():
+        return False
+    import sqlite_utils
+
+    db = sqlite_utils.Database(db_path)
+    demo = db["dataset_info"].exists() and any(
+        row["value"] == "1" for row in db["dataset_info"].rows_where("key = 'demo'")
+    )
+    return not demo and db["posts"].exists() and db["posts"].count > 0
 
 
 def _build_demo(db_path: Path, archive_path: Path, metadata_out: Path) -> int:

@@ -161,7 +161,7 @@ class ChannelCrawler:
 
     def run(self) -> ChannelResult:
         ensure_state(self.db)
-        requests_before, retries_before = self.fetcher.stats.requests, self.fetcher.stats.retries
+        self.requests_before, self.retries_before = self.fetcher.stats.requests, self.fetcher.stats.retries
         try:
             self.crawl()
         except ChannelUnavailable as error:
@@ -169,8 +169,8 @@ class ChannelCrawler:
         except (LayoutChanged, FetchFailed) as error:
             self.result.error = str(error)
         finally:
-            self.result.requests = self.fetcher.stats.requests - requests_before
-            self.result.retries = self.fetcher.stats.retries - retries_before
+            self.result.requests = self.fetcher.stats.requests - self.requests_before
+            self.result.retries = self.fetcher.stats.retries - self.retries_before
         return self.result
 
     def crawl(self) -> None:
@@ -301,6 +301,8 @@ class ChannelCrawler:
         self.result.problems.extend(outcome.problems)
         for problem in outcome.problems:
             log.warning("%s", problem)
+        self.result.requests = self.fetcher.stats.requests - self.requests_before
+        self.result.retries = self.fetcher.stats.retries - self.retries_before
         self.report(self.result, page)
         return page
 
