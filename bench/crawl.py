@@ -48,14 +48,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def run(base_url: str, workdir: Path):
+def run(base_url: str, workdir: Path, derive: bool = True):
     db, adb = open_db(workdir / "telegram.db"), open_archive(workdir / "archive.db")
     config = {**load_config(None), "base_url": base_url, "requests_per_second": 0}
     started = time.perf_counter()
     [result] = crawl([CHANNEL], db, adb, config)
     crawled = time.perf_counter() - started
     started = time.perf_counter()
-    finish(db)
+    if derive:
+        finish(db)
     derived = time.perf_counter() - started
     return result, crawled, derived
 
@@ -63,24 +64,27 @@ def run(base_url: str, workdir: Path):
 @click.command()
 @click.option("--posts", default=100_000, show_default=True)
 @click.option("--new", "new_posts", default=50, show_default=True, help="k new posts for the incremental run")
-def main(posts, new_posts):
+@click.option("--derive/--no-derive", default=True, show_default=True,
+              help="Also time the derive step (language, search index, places) after the backfill.")
+def main(posts, new_posts, derive):
     proc, base_url = start_fake(posts)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            result, crawled, derived = run(base_url, workdir)
+            result, crawled, derived = run(base_url, workdir, derive)
             assert result.error is None, result.error
             db_mb = (workdir / "telegram.db").stat().st_size / 2**20
             archive_mb = (workdir / "archive.db").stat().st_size / 2**20
             print(f"backfill: {result.posts:,} posts, {result.pages:,} pages, {result.requests:,} requests in {crawled:.1f} s")
             print(f"backfill: {result.pages / crawled:.0f} pages/s, peak memory {peak_rss_mb():.0f} MB (crawling process)")
-            print(f"derive (language, search index, places): {derived:.1f} s, {result.posts / derived:.0f} posts/s")
+            if derive:
+                print(f"derive (language, search index, places): {derived:.1f} s, {result.posts / derived:.0f} posts/s")
             print(f"telegram.db {db_mb:.0f} MB, archive.db {archive_mb:.0f} MB")
 
             httpx.post(f"{base_url}/_fake/advance", json={
                 "channel": CHANNEL, "new_posts": new_posts, "edits": 0, "deletions": 0, "views_factor": 1.0})
             httpx.post(f"{base_url}/_fake/clear", json={})
-            incremental, seconds, _ = run(base_url, workdir)
+            incremental, seconds, _ = run(base_url, workdir, derive)
             requests = len(httpx.get(f"{base_url}/_fake/log").json()["requests"])
             # The new posts fill ceil(k / ids per page) pages (albums take several ids, so
             # at most that many); the walk ends on the page that reaches the synced range.
