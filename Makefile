@@ -26,8 +26,13 @@ build: $(BIN)/activate
 test: $(BIN)/activate
 	$(BIN)/python -m pytest -q
 
+# Benchmarks print figures (speed and memory targets live here, not in tests).
 bench: $(BIN)/activate
+	$(BIN)/pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf build telegram.db* archive.db*
