@@ -17,7 +17,7 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 serve: build
 	$(BIN)/datasette serve --immutable telegram.db \
 		--metadata build/metadata.json --plugins-dir plugins --template-dir templates \
-		--setting sql_time_limit_ms 3000 --setting max_returned_rows 1000 \
+		--setting sql_time_limit_ms 3000 --setting max_returned_rows 1000 --setting suggest_facets off \
 		--host 127.0.0.1 --port $(PORT)
 
 build: $(BIN)/activate

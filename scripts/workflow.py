@@ -43,7 +43,7 @@ DATABASES = ("telegram.db", "archive.db")
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # The same serve options as the Makefile's `serve` target (a test keeps them in step).
-SERVE_SETTINGS = {"sql_time_limit_ms": "3000", "max_returned_rows": "1000"}
+SERVE_SETTINGS = {"sql_time_limit_ms": "3000", "max_returned_rows": "1000", "suggest_facets": "off"}
 
 # What must survive from one run to the next: table -> the columns that identify a row,
 # plus columns whose value must not change. Tables missing from the previous database
