@@ -345,7 +345,7 @@ def smoke(db_path: Path) -> list[str]:
         ds = Datasette(
             [str(db_path)], metadata=json.loads(metadata.read_text()),
             plugins_dir=_dir_or_none(ROOT / "plugins"), template_dir=_dir_or_none(ROOT / "templates"),
-            settings={k: int(v) for k, v in SERVE_SETTINGS.items()},
+            settings={k: (v == "on") if v in ("on", "off") else int(v) for k, v in SERVE_SETTINGS.items()},
         )
 
         async def fetch_all():
