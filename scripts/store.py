@@ -381,12 +381,6 @@ def save_channel(db: sqlite_utils.Database, channel: Channel, observed_at: str, 
         insert_rows(db, "channel_stats", [channel_stats_row(channel, observed_at)], replace=True)
 
 
-def save_post(db: sqlite_utils.Database, post: Post, observed_at: str, fetch_id: int | None = None) -> list[str]:
-    """Upsert one post with its children and history rows. Returns events."""
-    with db.atomic():
-        return save_posts(db, [post], observed_at, fetch_id)
-
-
 def save_posts(db: sqlite_utils.Database, posts: list[Post], observed_at: str, fetch_id: int | None) -> list[str]:
     """Upsert the posts of one page. Reads what is stored for all of them at once,
     then writes only what changed. Returns one event name per change."""
@@ -551,13 +545,6 @@ def record_problem(db: sqlite_utils.Database, source: str, message: str, sha256:
 
 def _event_row(post: Post, at: str, event: str, detail: str | None = None) -> dict:
     return {"channel": post.channel, "post_id": post.id, "at": at, "event": event, "detail": detail}
-
-
-def _event(db, post: Post, at: str, event: str, detail: str | None = None) -> None:
-    db["post_events"].upsert(
-        {"channel": post.channel, "post_id": post.id, "at": at, "event": event, "detail": detail},
-        pk=("channel", "post_id", "at", "event"),
-    )
 
 
 def _get(db: sqlite_utils.Database, table: str, key) -> dict | None:
