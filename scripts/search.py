@@ -437,7 +437,14 @@ def post_document(post: dict, extra: list[str], language: str) -> list[str]:
     return values
 
 
-def index_posts(db, batch_size: int = 2000) -> int:
+# After indexing at least this many posts in one go (a first build, an import, a
+# re-index), the index is merged into one b-tree (FTS5 'optimize'): a word is then
+# one doclist instead of one per segment, which makes searches for common words
+# faster. Small incremental runs leave it to FTS5's automatic merging.
+OPTIMIZE_AFTER = 20_000
+
+
+def index_posts(db, batch_size: int = 2000, optimize_after: int = OPTIMIZE_AFTER) -> int:
     """Index the queued posts (new, changed, deleted). Returns how many were queued."""
     ensure_search_schema(db)
     conn = db.conn
@@ -447,11 +454,20 @@ def index_posts(db, batch_size: int = 2000) -> int:
     while True:
         rowids = [r[0] for r in conn.execute(f"select rowid from [{PENDING_TABLE}] order by rowid limit ?", [batch_size])]
         if not rowids:
-            return done
+            break
         with db.atomic():
             _index_batch(conn, rowids)
             conn.executemany(f"delete from [{PENDING_TABLE}] where rowid = ?", [(r,) for r in rowids])
         done += len(rowids)
+    if done and done >= optimize_after:
+        optimize_index(db)
+    return done
+
+
+def optimize_index(db) -> None:
+    """Merge the full-text index into a single segment (FTS5 'optimize')."""
+    with db.atomic():
+        db.conn.execute(f"insert into [{FTS_TABLE}]([{FTS_TABLE}]) values ('optimize')")
 
 
 def _index_batch(conn, rowids: list[int]) -> None:

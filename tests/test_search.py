@@ -110,6 +110,45 @@ def test_labelled_queries_in_table_search(search_ds):
     check(found, "table search")
 
 
+def test_table_search_counts_and_sorts_like_datasette(search_db, search_ds):
+    """The fast path (count from the index, newest first through the date index)
+    gives what Datasette's own SQL gives, with and without other filters."""
+    conn = sqlite3.connect(search_db)
+    conn.create_function("escape_fts", 1, fts_query)
+    where = "rowid in (select rowid from posts_fts where posts_fts match escape_fts(?))"
+    cases = [(c["q"], "") for c in QUERIES] + [("Норв*", "en"), ("Норв*", "ru"), ("diplomat", "no")]
+    paths = [f"/telegram/posts.json?_search={quote(q)}&_shape=objects&_size=3"
+             + (f"&language={language}" if language else "") for q, language in cases]
+    for (q, language), (status, response) in zip(cases, get_all(search_ds, paths)):
+        assert status == 200, (q, response.text[:300])
+        data = response.json()
+        sql = f"select count(*) from posts where {where}" + (" and language = ?" if language else "")
+        assert data["filtered_table_rows_count"] == conn.execute(sql, [q, *filter(None, [language])]).fetchone()[0], q
+        if not language:
+            newest = [r[0] for r in conn.execute(f"select date from posts where {where} order by date desc limit 3", [q])]
+            assert [row["date"] for row in data["rows"]] == newest, q
+    fast = search_ds.get_database("telegram").execute.__self__
+    assert type(fast).__name__ == "FastSearch" and fast.date_index == "idx_posts_date"
+    assert fast.counts  # the plain searches took the fast path
+
+
+def test_table_search_for_a_word_in_most_posts(tmp_path):
+    db = open_db(tmp_path / "telegram.db")
+    posts = [Post(channel="c", id=i, url="u", text=("Visit Oslo" if i % 4 else "Oslo") + f" {i}", html="x",
+                  date=f"2024-01-{1 + (i * 7) % 28:02d}T00:00:00+00:00") for i in range(1, 41)]
+    save_page(db, Page(channel=None, posts=posts), T1)
+    index_posts(db)
+    db.close()
+    ds = make_datasette(tmp_path / "telegram.db")
+    paths = ["/telegram/posts.json?_search=Oslo&_shape=objects&_size=5", "/telegram/posts.json?_search=visits&_size=5&_shape=objects"]
+    (_, everyone), (_, most) = get_all(ds, paths)
+    expected = sorted(((p.date, p.id) for p in posts), reverse=True)
+    assert everyone.json()["filtered_table_rows_count"] == 40
+    assert [r["date"] for r in everyone.json()["rows"]] == [d for d, _ in expected[:5]]
+    assert most.json()["filtered_table_rows_count"] == 30
+    assert [r["date"] for r in most.json()["rows"]] == [d for d, i in expected if i % 4][:5]
+
+
 def test_table_search_page_keeps_what_was_typed(search_ds):
     (status, response), = get_all(search_ds, ["/telegram/posts?_search=" + quote('Норвегия "')])
     assert status == 200
@@ -286,6 +325,36 @@ def test_old_unstemmed_index_is_replaced(tmp_path):
     index_posts(db)
     assert matches(db, "Норвегия") == {1}
     assert "posts_ai" not in {r[0] for r in db.execute("select name from sqlite_master where type = 'trigger'")}
+
+
+def test_a_large_indexing_run_optimizes_the_index(tmp_path, monkeypatch):
+    import scripts.search
+
+    calls = []
+    real = scripts.search.optimize_index
+    monkeypatch.setattr(scripts.search, "optimize_index", lambda db: (calls.append(1), real(db)))
+    db = open_db(tmp_path / "t.db")
+    posts = [Post(channel="c", id=i, url="u", text=f"Послы Норвегии {i}", html="x") for i in range(1, 4)]
+    save_page(db, Page(channel=None, posts=posts), T1)
+    assert index_posts(db, batch_size=2, optimize_after=3) == 3
+    assert calls == [1]  # a big run: merged into one segment
+    db.execute("insert into posts_fts(posts_fts) values ('integrity-check')")
+    assert matches(db, "Норвегия") == {1, 2, 3}
+    posts[0].text = "Visit Oslo"
+    save_page(db, Page(channel=None, posts=posts[:1]), T2)
+    assert index_posts(db, optimize_after=3) == 1
+    assert calls == [1]  # a small run: left to FTS5's automatic merging
+    assert matches(db, "Норвегия") == {2, 3} and matches(db, "visits") == {1}
+
+
+def test_published_file_is_memory_mapped(search_ds):
+    async def pragmas():
+        db = search_ds.get_database("telegram")
+        return [(await db.execute(f"pragma {name}")).first()[0] for name in ("mmap_size", "cache_size")]
+
+    with ThreadPoolExecutor(1) as pool:
+        mmap_size, cache_size = pool.submit(asyncio.run, pragmas()).result()
+    assert mmap_size > 100_000_000 and cache_size <= -65536
 
 
 def test_published_file_needs_no_python_functions(search_db, tmp_path):
