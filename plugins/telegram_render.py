@@ -98,30 +98,78 @@ def media_html(media: list[dict]) -> Markup:
     return Markup('<div class="tg-media">{}</div>').format(Markup(" ").join(parts)) if parts else Markup("")
 
 
+# Rendering cost matters: Datasette calls render_cell once per cell (about 4,300 calls for a
+# page of 100 posts), so the hook returns None at once for cells it does not handle (one dict
+# lookup), and what it renders is cached by the values it is rendered from.
+
 _EXTRAS: dict = {}
+EXTRAS_WINDOW = 100  # posts of the same channel whose media and reactions one query fetches
+_EXTRAS_LIMIT = 20000
+
+EXTRAS_SQL = """
+select p.id, p.children_sha256,
+  (select json_group_array(json_array(kind, url, thumbnail_url, title))
+     from (select kind, url, thumbnail_url, title from media m
+           where m.channel = p.channel and m.post_id = p.id order by position)) as media,
+  (select json_group_array(json_array(reaction, emoji, count, count_text))
+     from (select reaction, emoji, count, count_text from reactions r
+           where r.channel = p.channel and r.post_id = p.id order by position)) as reactions
+from posts p
+where p.channel = ? and p.id between ? and ?
+"""
+
+
+def _extras_from_json(media_json: str | None, reactions_json: str | None) -> dict:
+    return {
+        "media": [dict(zip(("kind", "url", "thumbnail_url", "title"), m)) for m in json.loads(media_json or "[]")],
+        "reactions": [dict(zip(("reaction", "emoji", "count", "count_text"), r)) for r in json.loads(reactions_json or "[]")],
+    }
+
+
+def _remember_extras(key, extras) -> None:
+    if len(_EXTRAS) >= _EXTRAS_LIMIT:
+        _EXTRAS.clear()
+    _EXTRAS[key] = extras
 
 
 async def post_extras(datasette, database: str, channel: str, post_id: int, digest: str | None) -> dict:
     """Media and reactions of one post, cached by the post's child digest (an unchanged
-    digest means unchanged media and reactions)."""
+    digest means unchanged media and reactions).
+
+    A table page shows posts of a channel by date, i.e. mostly neighbouring ids, and
+    Datasette renders its cells one after the other, so a miss fetches (in one query, one
+    hop to the SQL thread) the media and reactions of the EXTRAS_WINDOW posts of the
+    channel below this id as well: the next rows of the page are then hits."""
     key = (database, channel, post_id, digest)
     if digest is not None and key in _EXTRAS:
         return _EXTRAS[key]
     db = datasette.get_database(database)
-    media = [dict(r) for r in (await db.execute(
-        "select kind, url, thumbnail_url, title from media where channel = ? and post_id = ? order by position",
-        [channel, post_id],
-    )).rows]
-    reactions = [dict(r) for r in (await db.execute(
-        "select reaction, emoji, count, count_text from reactions where channel = ? and post_id = ? order by position",
-        [channel, post_id],
-    )).rows]
-    extras = {"media": media, "reactions": reactions}
+    try:
+        low = int(post_id) - EXTRAS_WINDOW
+    except (TypeError, ValueError):
+        low = post_id
+    found = None
+    for row_id, row_digest, media_json, reactions_json in (await db.execute(
+        EXTRAS_SQL, [channel, low, post_id],
+    )).rows:
+        extras = _extras_from_json(media_json, reactions_json)
+        if row_id == post_id:
+            found = extras
+        if row_digest is not None:
+            _remember_extras((database, channel, row_id, row_digest), extras)
+    if found is None:  # not a stored post (or an id that is not an integer): ask directly
+        rows = (await db.execute(
+            "select (select json_group_array(json_array(kind, url, thumbnail_url, title)) from ("
+            " select kind, url, thumbnail_url, title from media where channel = ? and post_id = ? order by position)),"
+            " (select json_group_array(json_array(reaction, emoji, count, count_text)) from ("
+            " select reaction, emoji, count, count_text from reactions where channel = ? and post_id = ? order by position))",
+            [channel, post_id, channel, post_id],
+        )).rows
+        found = _extras_from_json(*rows[0])
     if digest is not None:
-        if len(_EXTRAS) > 20000:
-            _EXTRAS.clear()
-        _EXTRAS[key] = extras
-    return extras
+        # The row's own digest is what the caller's key uses (the window stored the table's).
+        _remember_extras(key, found)
+    return found
 
 
 def _value(row, name):
@@ -131,50 +179,105 @@ def _value(row, name):
         return None
 
 
+# Rendered cells, by everything they are rendered from. Bounded: cleared when full.
+_RENDERED: dict = {}
+_RENDERED_LIMIT = 20000
+
+
+def _remember(key, markup):
+    if len(_RENDERED) >= _RENDERED_LIMIT:
+        _RENDERED.clear()
+    _RENDERED[key] = markup
+    return markup
+
+
+def _post_html(value, media, reactions) -> Markup:
+    return Markup('<div class="tg-post"><div class="tg-text">{}</div>{}{}</div>').format(
+        sanitise(value), media_html(media), reactions_html(reactions)
+    )
+
+
+def _posts_html(row, value, column, database, datasette):
+    channel, post_id = _value(row, "channel"), _value(row, "id")
+    if channel is None or post_id is None:
+        return _text_div(value)
+    digest = _value(row, "children_sha256")
+    key = ("posts.html", database, channel, post_id, digest, value)
+    if digest is not None:
+        cached = _RENDERED.get(key)
+        if cached is not None:
+            return cached  # no coroutine, no SQL
+
+    async def inner():
+        extras = await post_extras(datasette, database, channel, post_id, digest)
+        markup = _post_html(value, extras["media"], extras["reactions"])
+        return _remember(key, markup) if digest is not None else markup
+
+    return inner
+
+
+def _by_value(render):
+    """A renderer of one value, cached by that value (the value decides the output)."""
+
+    def cached(row, value, column, database, datasette):
+        key = (render, value)
+        try:
+            return _RENDERED[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value
+            return render(value)
+        result = render(value)
+        if result is not None:
+            _remember(key, result)
+        return result
+
+    return cached
+
+
+def _text_div(value) -> Markup:
+    return Markup('<div class="tg-text">{}</div>').format(sanitise(value))
+
+
+def _forwarded_from_name(row, value, column, database, datasette):
+    if not value:
+        return None
+    original = tme_post_url(_value(row, "forwarded_from_channel"), _value(row, "forwarded_from_id"))
+    if original:
+        return Markup('<a href="{}" rel="noopener noreferrer nofollow" title="original post">{}</a>').format(original, value)
+    return None
+
+
+def _raw_html(value) -> Markup | None:
+    if not value:
+        return None
+    return Markup("<code>{}</code>").format(value[:300] + ("…" if len(value) > 300 else ""))
+
+
+# (table, column) -> renderer(row, value, column, database, datasette); None means Datasette's own.
+RENDERERS = {
+    ("posts", "html"): _posts_html,
+    ("posts", "url"): _by_value(link),
+    ("posts", "link_preview_image"): _by_value(lambda v: thumbnail(v, "link preview")),
+    ("posts", "forwarded_from_name"): _forwarded_from_name,
+    ("posts", "forwarded_from_url"): _by_value(link),
+    ("posts", "link_preview_url"): _by_value(link),
+    ("posts", "raw_html"): _by_value(_raw_html),
+    ("post_versions", "html"): _by_value(_text_div),
+    ("channels", "description_html"): _by_value(_text_div),
+    ("channels", "avatar_url"): _by_value(lambda v: thumbnail(v, "channel picture")),
+    ("media", "url"): _by_value(link),
+    ("media", "thumbnail_url"): _by_value(lambda v: thumbnail(v, "thumbnail_url")),
+    ("places", "popup"): lambda row, value, column, database, datasette: Markup("<code>{}</code>").format(value or ""),
+}
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
-    if table == "posts":
-        return _posts_cell(row, value, column, database, datasette)
-    if table == "post_versions" and column == "html":
-        return Markup('<div class="tg-text">{}</div>').format(sanitise(value))
-    if table == "channels" and column == "description_html":
-        return Markup('<div class="tg-text">{}</div>').format(sanitise(value))
-    if table == "channels" and column == "avatar_url":
-        return thumbnail(value, "channel picture")
-    if table == "media" and column in ("url", "thumbnail_url"):
-        return thumbnail(value, column) if column == "thumbnail_url" else link(value)
-    if table == "places" and column == "popup":
-        return Markup("<code>{}</code>").format(value or "")
-    return None
-
-
-def _posts_cell(row, value, column, database, datasette):
-    if column == "html":
-        channel, post_id = _value(row, "channel"), _value(row, "id")
-        if channel is None or post_id is None:
-            return Markup('<div class="tg-text">{}</div>').format(sanitise(value))
-
-        async def inner():
-            extras = await post_extras(datasette, database, channel, post_id, _value(row, "children_sha256"))
-            return Markup('<div class="tg-post"><div class="tg-text">{}</div>{}{}</div>').format(
-                sanitise(value), media_html(extras["media"]), reactions_html(extras["reactions"])
-            )
-
-        return inner
-    if column == "url":
-        return link(value)
-    if column in ("link_preview_image",):
-        return thumbnail(value, "link preview")
-    if column == "forwarded_from_name" and value:
-        original = tme_post_url(_value(row, "forwarded_from_channel"), _value(row, "forwarded_from_id"))
-        if original:
-            return Markup('<a href="{}" rel="noopener noreferrer nofollow" title="original post">{}</a>').format(original, value)
+    render = RENDERERS.get((table, column))
+    if render is None:
         return None
-    if column in ("forwarded_from_url", "link_preview_url"):
-        return link(value)
-    if column == "raw_html" and value:
-        return Markup("<code>{}</code>").format(value[:300] + ("…" if len(value) > 300 else ""))
-    return None
+    return render(row, value, column, database, datasette)
 
 
 @hookimpl

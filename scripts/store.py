@@ -150,6 +150,14 @@ SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
 POST_CHILDREN = ("media", "poll_options", "links", "hashtags", "mentions", "reactions")
 
 INDEXES = [
+    # The posts table's default order (metadata sort_desc: date) is Datasette's
+    # `order by date desc, channel, id`; its next-page query adds
+    # `where date < :d or date is null or (date = :d and ...)`, which with the date index
+    # alone becomes a multi-index OR and a sort of every earlier post (over 3 s, a
+    # time-out, on 1M posts). This index gives that order directly (2 ms). Created before
+    # idx_posts_date so that, in a new database, idx_posts_date is still the first
+    # date index pragma_index_list names.
+    ("posts", [sqlite_utils.db.DescIndex("date"), "channel", "id"]),
     ("posts", ["date"]),
     ("posts", ["forwarded_from_channel"]),
     ("posts", ["kind"]),
