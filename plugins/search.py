@@ -144,15 +144,12 @@ class FastSearch:
     async def install(cls, db) -> None:
         if db.is_mutable or db.is_memory:
             return
-        try:
-            ready = (await db.execute(
-                f"select exists(select 1 from sqlite_master where name = '{STEMS_TABLE}') "
-                f"and not exists(select 1 from [{PENDING_TABLE}])"
-            )).first()[0]
-        except Exception:  # no stemmed index: nothing to speed up
+        present = {r[0] for r in await db.execute(
+            "select name from sqlite_master where name in (?, ?)", [STEMS_TABLE, PENDING_TABLE])}
+        if present != {STEMS_TABLE, PENDING_TABLE}:  # no stemmed index: nothing to speed up
             return
-        if not ready:  # posts waiting to be indexed: the index's count could differ
-            return
+        if (await db.execute(f"select exists(select 1 from [{PENDING_TABLE}])")).first()[0]:
+            return  # posts waiting to be indexed: the index's count could differ
         date_index = None
         for index in await db.execute("select name from pragma_index_list('posts')"):
             columns = [r[0] for r in await db.execute("select name from pragma_index_info(?)", [index[0]])]
