@@ -114,3 +114,15 @@ def test_real_captures_give_places_with_coordinates(real_pages, tmp_path):
     assert len(rows) >= 20
     assert all(-90 <= r["latitude"] <= 90 and -180 <= r["longitude"] <= 180 for r in rows)
     assert {"location", "country", "city"} <= {r["kind"] for r in rows}
+
+
+def test_batched_ner_gives_the_same_spans_as_one_text_at_a_time():
+    from scripts import places
+    from scripts.demo import generate_channel
+
+    _, posts = generate_channel("batch_check", 200, seed=2)
+    texts = [p.text for p in posts if p.text and places.is_cyrillic(p.text)]
+    assert len(texts) > 20
+    one_at_a_time = [places.ner_spans(t) for t in texts]
+    places.prefetch_ner(texts)
+    assert [places.ner_spans(t) for t in texts] == one_at_a_time
