@@ -65,7 +65,7 @@ async def test_unknown_post_falls_back_to_the_plain_row_page(ds):
     assert (await ds.client.get("/telegram/posts/TestEmb,999")).status_code == 404
 
 
-def test_helpers():
+async def test_helpers():  # async only because the module is marked asyncio
     import importlib.util
     from pathlib import Path
 
