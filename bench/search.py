@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
-import json
 import random
-import shutil
 import sqlite3
 import statistics
 import subprocess

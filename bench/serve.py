@@ -102,7 +102,7 @@ def build_database(path: Path, n_posts: int) -> None:
                               text.replace("\n", "<br>"), view_count, str(view_count), 0, 0, kind,
                               "МИД России" if forwarded else None, "MID_Russia" if forwarded else None,
                               rng.randint(1, 50_000) if forwarded else None,
-                              f"2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00",
+                              "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00",
                               f"{rng.getrandbits(64):016x}"))
                 if kind in ("photo", "video", "album"):
                     media.append((channel, post_id, 0, "photo" if kind != "video" else "video",

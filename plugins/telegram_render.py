@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import nh3
 from datasette import hookimpl
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 SAFE_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "code", "pre", "blockquote", "br", "span", "p"}
 SANITISER = nh3.Cleaner(

@@ -15,8 +15,6 @@ gaps: the next walk goes back until it meets that range again.
 from __future__ import annotations
 
 import logging
-import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path

@@ -170,7 +170,7 @@ INDEXES = [
 UNIQUE_INDEXES = [("problems", ["source", "sha256", "message"])]
 
 # The stemmed full-text index (posts_fts) is scripts.search's: see its docstring.
-from .search import FTS_COLUMNS, ensure_search_schema  # noqa: E402
+from .search import ensure_search_schema  # noqa: E402
 
 
 def utc_now() -> str:

@@ -1,5 +1,6 @@
 """Shared test helpers. Keep this small: fixtures used by more than one test file."""
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ XSS_URL = "javascript:window.__tg_xss='url'"
 
 
 def _publish_pages():
-    from scripts.model import Channel, Count, Link, Media, Page, Post, Reaction
+    from scripts.model import Channel, Count, Link, Media, Post, Reaction
 
     channel = Channel(
         username="TestEmb", title='Test <script>alert("title")</script> Embassy',
@@ -176,16 +177,16 @@ def wait_for_http(url: str, process, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def live_datasette(published_db, tmp_path_factory):
-    """The published database served by a real `datasette serve` on a loopback port."""
+@contextmanager
+def datasette_served(db_path: Path, workdir: Path):
+    """db_path served by a real `datasette serve` on a loopback port, as `make serve` does."""
     import json
     import subprocess
 
-    metadata_json = tmp_path_factory.mktemp("meta") / "metadata.json"
+    metadata_json = workdir / "metadata.json"
     metadata_json.write_text(json.dumps(publish_metadata(), ensure_ascii=False))
     port = free_port()
-    process = subprocess.Popen(serve_command(published_db, metadata_json, port), cwd=ROOT,
+    process = subprocess.Popen(serve_command(db_path, metadata_json, port), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -194,6 +195,13 @@ def live_datasette(published_db, tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_datasette(published_db, tmp_path_factory):
+    """The published database served by a real `datasette serve` on a loopback port."""
+    with datasette_served(published_db, tmp_path_factory.mktemp("meta")) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The crawler over real HTTP against the project's fake Telegram (nothing mocked)."""
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -306,7 +305,6 @@ def logical_dump(path):
 
 
 def start_fake_server(tmp_path, spec):
-    port_file = tmp_path / "port"
     proc = subprocess.Popen(
         [sys.executable, "-m", "scripts", "fake-telegram", "--port", "0", "--channel", spec],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

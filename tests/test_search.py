@@ -4,9 +4,7 @@ kept current, highlights on the original words, languages, query sanitising."""
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
@@ -14,7 +12,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from conftest import ROOT, free_port, make_datasette, publish_metadata, serve_command, wait_for_http
+from conftest import datasette_served, make_datasette
 from scripts.model import Channel, Media, Page, Post
 from scripts.search import LANGUAGES, fts_query, index_posts, tokenize
 from scripts.store import open_db, save_page
@@ -179,14 +177,7 @@ def test_punctuation_never_errors(search_ds):
 
 @pytest.mark.browser
 def test_labelled_queries_on_search_all_page(search_db, tmp_path, chromium):
-    metadata_json = tmp_path / "metadata.json"
-    metadata_json.write_text(json.dumps(publish_metadata(), ensure_ascii=False))
-    port = free_port()
-    process = subprocess.Popen(serve_command(search_db, metadata_json, port), cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for_http(base + "/-/versions.json", process)
+    with datasette_served(search_db, tmp_path) as base:
         page = chromium.new_page()
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -215,9 +206,6 @@ def test_labelled_queries_on_search_all_page(search_db, tmp_path, chromium):
         # What a person sees: the typed words stay in the box.
         page.goto(f"{base}/-/search?q={quote('Норвегия')}")
         assert page.input_value("#search-all-q") == "Норвегия"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 # --- the canned query ---------------------------------------------------------------
