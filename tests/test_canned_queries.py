@@ -28,7 +28,7 @@ async def get_rows(ds, name, **params):
     return response.json()["rows"]
 
 
-def test_every_query_has_title_description_and_params():
+async def test_every_query_has_title_description_and_params():  # async only because the module is marked asyncio
     assert len(QUERIES) >= 11
     for name, query in QUERIES.items():
         assert query.get("title"), name
