@@ -23,8 +23,9 @@ class CrawlProgress:
     """Call `report(result, page)` after each page; use as a context manager."""
 
     def __init__(self, console: Console | None = None, live: bool | None = None):
-        self.console = console or Console(stderr=True)
         self.live = sys.stderr.isatty() if live is None else live
+        # Off a terminal (CI logs) rich assumes 80 columns and would cut the summary.
+        self.console = console or Console(stderr=True, width=None if self.live else 140)
         self.progress = None
         self.tasks: dict[str, int] = {}
         self.top_ids: dict[str, int] = {}
