@@ -190,7 +190,7 @@ class ChannelCrawler:
                 put_state(self.db, state)
         if self.reached_end:
             self.finish_backfill(state)
-        if newest is not None:
+        if newest is not None and not self.cut_short:
             # Everything from the newest post down to the old synced range is stored.
             state["high_id"] = max(state["high_id"] or 0, newest)
             state["low_id"] = state["low_id"] or newest
@@ -219,6 +219,7 @@ class ChannelCrawler:
         `?before=<oldest id>` probe, since channels need not start at id 1.
         """
         self.reached_end = False
+        self.cut_short = False  # stopped by a loop guard before meeting stop_at
         self.oldest_seen = None
         first = url == page_url(self.base_url, self.name)
         while url:
@@ -240,6 +241,7 @@ class ChannelCrawler:
                     return
                 next_url = page_url(self.base_url, self.name, oldest)
             url = self.next_or_stop(url, next_url)
+            self.cut_short = url is None
 
     def next_or_stop(self, url: str, next_url: str | None) -> str | None:
         """Refuse to fetch a URL twice or to walk anything but backwards."""

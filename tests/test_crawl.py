@@ -368,3 +368,15 @@ def test_kill_9_mid_crawl_then_resume_matches_uninterrupted(tmp_path):
     versions = "select channel, post_id, version, text_sha256 from post_versions order by post_id"
     assert (sqlite3.connect(killed / "telegram.db").execute(versions).fetchall()
             == sqlite3.connect(clean / "telegram.db").execute(versions).fetchall())
+
+
+def test_loop_guard_refuses_repeats_and_forward_jumps(tmp_path):
+    from scripts.crawl import ChannelCrawler
+
+    db, adb = open_db(tmp_path / "t.db"), open_archive(tmp_path / "a.db")
+    crawler = ChannelCrawler("chan", db, adb, make_fetcher(), {**load_config(None), "base_url": "http://x"})
+    crawler.seen_urls = {"http://x/s/chan?before=50"}
+    assert crawler.next_or_stop("http://x/s/chan?before=80", "http://x/s/chan?before=60") == "http://x/s/chan?before=60"
+    assert crawler.next_or_stop("http://x/s/chan?before=80", "http://x/s/chan?before=50") is None  # seen
+    assert crawler.next_or_stop("http://x/s/chan?before=40", "http://x/s/chan?before=45") is None  # forwards
+    assert len(crawler.result.problems) == 2 and "avoid a loop" in crawler.result.problems[0]
