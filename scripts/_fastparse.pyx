@@ -1,0 +1,1013 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""The compiled fast path of `scripts.parse`: common posts read straight from lexbor's tree.
+
+`scripts/parse.py` is the reference: it reads the tree through selectolax's Python API,
+which costs a Python object and a call per node and attribute. This module walks the
+same tree (the one selectolax built) through lexbor's C structures, and handles the
+posts that make up nearly every channel: text, photos, videos and GIFs, documents and
+audio, link previews, forwards, replies, reactions and the notices. For anything rarer
+(service messages, polls, stickers, voice, round videos, locations, contacts, unknown
+markup, error blocks) `parse_post` returns None and parse.py parses the post itself.
+
+Both paths must give identical records: tests/test_parse_fast.py compares them on every
+real capture and fixture. At import, `ready()` checks the struct layout against
+selectolax on a sample post; if anything disagrees (another selectolax or lexbor),
+parse.py does not use this module.
+
+What it relies on from selectolax 1.0 (pinned in requirements.txt):
+- `LexborNode.mem_id` is the address of the lexbor node (lxb_dom_node_t);
+- the leading fields of lxb_dom_node_t and lxb_dom_character_data_t, as declared below
+  (also declared by selectolax's own lexbor.pxd);
+- four exported lexbor functions, looked up by name in selectolax's extension module.
+"""
+
+from libc.string cimport memcmp
+from libc.stdint cimport uintptr_t
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+import ctypes
+
+import selectolax.lexbor as _selectolax
+
+from scripts.model import Link, Media, Post, Reaction
+
+# Bound by ready(): this module is imported by scripts.parse, so it cannot import it.
+P = None
+cdef frozenset KNOWN_NOTICES = frozenset()
+
+
+cdef extern from *:
+    """
+    typedef struct fp_str_s { unsigned char *data; size_t length; } fp_str_t;
+    typedef struct fp_node_s fp_node_t;
+    struct fp_node_s {
+        void *event_target;
+        uintptr_t local_name;
+        uintptr_t prefix;
+        uintptr_t ns;
+        void *owner_document;
+        fp_node_t *next;
+        fp_node_t *prev;
+        fp_node_t *parent;
+        fp_node_t *first_child;
+        fp_node_t *last_child;
+        void *user;
+        int type;
+    };
+    typedef struct { fp_node_t node; fp_str_t data; } fp_chardata_t;
+    typedef const unsigned char *(*fp_name_fn)(void *element, size_t *len);
+    typedef const unsigned char *(*fp_attr_fn)(void *element, const unsigned char *name,
+                                               size_t name_len, size_t *len);
+    typedef unsigned char (*fp_has_fn)(void *element, const unsigned char *name, size_t name_len);
+    """
+    ctypedef struct fp_str_t:
+        unsigned char *data
+        size_t length
+    ctypedef struct fp_node_t:
+        uintptr_t local_name
+        fp_node_t *next
+        fp_node_t *parent
+        fp_node_t *first_child
+        int type
+    ctypedef struct fp_chardata_t:
+        fp_node_t node
+        fp_str_t data
+    ctypedef const unsigned char *(*fp_name_fn)(void *element, size_t *len)
+    ctypedef const unsigned char *(*fp_attr_fn)(void *element, const unsigned char *name,
+                                               size_t name_len, size_t *len)
+    ctypedef unsigned char (*fp_has_fn)(void *element, const unsigned char *name, size_t name_len)
+
+cdef enum:
+    ELEMENT = 1
+    TEXT = 3
+    COMMENT = 8
+
+cdef fp_name_fn class_of = NULL      # lxb_dom_element_class_noi
+cdef fp_name_fn local_name_of = NULL  # lxb_dom_element_local_name
+cdef fp_attr_fn get_attribute = NULL  # lxb_dom_element_get_attribute
+cdef fp_has_fn has_attribute = NULL   # lxb_dom_element_has_attribute
+
+
+def _bind_lexbor():
+    global class_of, local_name_of, get_attribute, has_attribute
+    # The extension module is already loaded; CDLL returns the same handle.
+    library = ctypes.CDLL(_selectolax.__file__)
+    address = lambda name: ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+    class_of = <fp_name_fn> <size_t> address("lxb_dom_element_class_noi")
+    local_name_of = <fp_name_fn> <size_t> address("lxb_dom_element_local_name")
+    get_attribute = <fp_attr_fn> <size_t> address("lxb_dom_element_get_attribute")
+    has_attribute = <fp_has_fn> <size_t> address("lxb_dom_element_has_attribute")
+
+
+# Tag ids are lexbor constants; learnt from a parsed sample rather than hard-coded.
+cdef uintptr_t T_A, T_BR, T_I, T_SPAN, T_TIME, T_VIDEO, T_PRE, T_LINK, T_IMG
+cdef dict TEXT_TAG_IDS = {}    # id -> the tag RichText emits (parse.TEXT_TAGS)
+cdef set SKIPPED_TAG_IDS = set()  # parse.SKIPPED_TAGS (elements)
+
+
+cdef inline fp_node_t *as_node(size_t address):
+    return <fp_node_t *> address
+
+
+cdef inline fp_node_t *following(fp_node_t *node, fp_node_t *root):
+    """The next node of root's subtree in document order, NULL at the end."""
+    if node.first_child != NULL:
+        return node.first_child
+    return skipping(node, root)
+
+
+cdef inline fp_node_t *skipping(fp_node_t *node, fp_node_t *root):
+    """The next node after node's own subtree, within root's subtree."""
+    while node != root and node.next == NULL:
+        node = node.parent
+        if node == NULL:
+            return NULL
+    if node == root:
+        return NULL
+    return node.next
+
+
+cdef inline bint is_space(unsigned char c):
+    # str.split()'s ASCII whitespace
+    return c == 32 or (9 <= c <= 13) or (28 <= c <= 31)
+
+
+cdef bint token_in(const unsigned char *data, size_t length, bytes token):
+    """token is one of the whitespace-separated words of data (a class attribute)."""
+    cdef const unsigned char *t = token
+    cdef size_t tl = len(token), i = 0, start
+    while i < length:
+        if data[i] >= 128:  # non-ASCII: let Python's split() decide
+            return token.decode() in PyUnicode_DecodeUTF8(<char *> data, length, "replace").split()
+        i += 1
+    i = 0
+    while i < length:
+        while i < length and is_space(data[i]):
+            i += 1
+        start = i
+        while i < length and not is_space(data[i]):
+            i += 1
+        if i - start == tl and memcmp(data + start, t, tl) == 0:
+            return True
+    return False
+
+
+cdef bint has_class(fp_node_t *node, bytes token):
+    cdef size_t length = 0
+    cdef const unsigned char *data
+    if node.type != ELEMENT:
+        return False
+    data = class_of(node, &length)
+    return data != NULL and token_in(data, length, token)
+
+
+cdef bint has_any_class(fp_node_t *node, tuple tokens):
+    cdef size_t length = 0
+    cdef const unsigned char *data
+    if node.type != ELEMENT:
+        return False
+    data = class_of(node, &length)
+    if data == NULL:
+        return False
+    for token in tokens:
+        if token_in(data, length, token):
+            return True
+    return False
+
+
+cdef str class_text(fp_node_t *node):
+    cdef size_t length = 0
+    cdef const unsigned char *data = class_of(node, &length)
+    if data == NULL:
+        return None
+    return PyUnicode_DecodeUTF8(<char *> data, length, "replace")
+
+
+cdef str attribute(fp_node_t *node, bytes name):
+    """node.attributes.get(name): None when absent (or without a value)."""
+    cdef size_t length = 0
+    cdef const unsigned char *value
+    if node == NULL or node.type != ELEMENT:
+        return None
+    value = get_attribute(node, name, len(name), &length)
+    if value == NULL:
+        return None
+    return PyUnicode_DecodeUTF8(<char *> value, length, "replace")
+
+
+cdef bint is_named(fp_node_t *node, bytes name):
+    """Element name check for custom elements (tg-emoji, tg-spoiler), whose ids are not constants."""
+    cdef size_t length = 0
+    cdef const unsigned char *value = local_name_of(node, &length)
+    return value != NULL and length == len(name) and memcmp(value, <const unsigned char *> name, length) == 0
+
+
+cdef str node_text(fp_node_t *node):
+    """selectolax's node.text(): every text node of the subtree, concatenated."""
+    cdef fp_node_t *current = node
+    cdef fp_chardata_t *chars
+    cdef list pieces = []
+    while current != NULL:
+        if current.type == TEXT:
+            chars = <fp_chardata_t *> current
+            if chars.data.data != NULL:
+                pieces.append(PyUnicode_DecodeUTF8(<char *> chars.data.data, chars.data.length, "replace"))
+        current = following(current, node)
+    if len(pieces) == 1:
+        return pieces[0]
+    return "".join(pieces)
+
+
+cdef inline str text_of(fp_node_t *node):
+    cdef fp_chardata_t *chars = <fp_chardata_t *> node
+    if chars.data.data == NULL:
+        return ""
+    return PyUnicode_DecodeUTF8(<char *> chars.data.data, chars.data.length, "replace")
+
+
+cdef fp_node_t *first_with_class(fp_node_t *root, bytes token):
+    """root.css_first("." + token): root itself included, document order."""
+    cdef fp_node_t *node = root
+    while node != NULL:
+        if has_class(node, token):
+            return node
+        node = following(node, root)
+    return NULL
+
+
+cdef fp_node_t *first_with_any_class(fp_node_t *root, tuple tokens):
+    cdef fp_node_t *node = root
+    while node != NULL:
+        if has_any_class(node, tokens):
+            return node
+        node = following(node, root)
+    return NULL
+
+
+cdef fp_node_t *inside(fp_node_t *node, fp_node_t *stop, tuple tokens):
+    """The nearest ancestor of node below stop with one of the classes (parse.inside)."""
+    cdef fp_node_t *parent = node.parent
+    while parent != NULL and parent != stop:
+        if has_any_class(parent, tokens):
+            return parent
+        parent = parent.parent
+    return NULL
+
+
+cdef str first_text(fp_node_t *root, bytes token):
+    cdef fp_node_t *found = first_with_class(root, token)
+    return P.clean_text(node_text(found)) if found != NULL else None
+
+
+cdef str background_url(fp_node_t *node):
+    if node == NULL:
+        return None
+    match = P._BG_URL.search(attribute(node, b"style") or "")
+    return P.absolute_url(match.group(1).strip()) if match else None
+
+
+# ---------------------------------------------------------------- rich text
+
+
+cdef str escape_text(str value):
+    if "&" in value or "<" in value or ">" in value:
+        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if "\u00a0" in value:
+        value = value.replace("\u00a0", "&nbsp;")
+    return value
+
+
+cdef class Rich:
+    """parse.RichText, over lexbor nodes."""
+    cdef list text, html, links
+    cdef str base_url
+    cdef bint in_link
+
+    def __cinit__(self, str base_url):
+        self.base_url = base_url
+        self.text = []
+        self.html = []
+        self.links = []
+        self.in_link = False
+
+    cdef int walk(self, fp_node_t *node, bint in_pre) except -1:
+        cdef fp_node_t *child = node.first_child
+        cdef list text = self.text, html = self.html
+        cdef uintptr_t tag
+        cdef str value, out
+        while child != NULL:
+            if child.type == TEXT:
+                value = text_of(child)
+                if not in_pre and "\n" in value:
+                    value = P._WS_NEWLINE.sub("\x00", value)
+                    text.append(value)
+                    html.append(escape_text(value.replace("\x00", " ")))
+                else:
+                    text.append(value)
+                    html.append(escape_text(value))
+            elif child.type == ELEMENT:
+                tag = child.local_name
+                if tag == T_BR:
+                    text.append("\n")
+                    html.append("<br>")
+                elif tag in SKIPPED_TAG_IDS:
+                    pass
+                elif tag == T_A:
+                    self.visit_link(child, in_pre)
+                elif tag == T_I and has_class(child, b"emoji"):
+                    value = node_text(child).strip()
+                    text.append(value)
+                    html.append(escape_text(value))
+                elif tag == T_SPAN and has_class(child, b"tg-spoiler"):
+                    self.spoiler(child, in_pre)
+                elif tag == T_SPAN:
+                    self.walk(child, in_pre)
+                else:
+                    out = TEXT_TAG_IDS.get(tag)
+                    if out is not None:
+                        self.element(child, out, in_pre or tag == T_PRE)
+                    elif is_named(child, b"tg-spoiler"):
+                        self.spoiler(child, in_pre)
+                    else:  # div, tg-emoji...: keep the content, drop the element
+                        self.walk(child, in_pre)
+            elif child.type != COMMENT:  # not a comment: doctype, CDATA... keep what they hold
+                self.walk(child, in_pre)
+            child = child.next
+        return 0
+
+    cdef int element(self, fp_node_t *node, str out, bint in_pre) except -1:
+        self.html.append(f"<{out}>")
+        self.walk(node, in_pre)
+        self.html.append(f"</{out}>")
+        return 0
+
+    cdef int spoiler(self, fp_node_t *node, bint in_pre) except -1:
+        self.html.append('<span class="tg-spoiler">')
+        self.walk(node, in_pre)
+        self.html.append("</span>")
+        return 0
+
+    cdef int visit_link(self, fp_node_t *node, bint in_pre) except -1:
+        cdef str href = (attribute(node, b"href") or "").strip()
+        cdef Py_ssize_t start
+        if href.startswith("?"):
+            href = self.base_url + href
+        elif href.startswith("/"):
+            href = P.absolute_url(href)
+        start = len(self.text)
+        if self.in_link:
+            self.walk(node, in_pre)
+        else:
+            self.in_link = True
+            self.html.append(P.link_tag(href))
+            self.walk(node, in_pre)
+            self.html.append("</a>")
+            self.in_link = False
+        if href:
+            self.links.append((href, P.tidy_text("".join(self.text[start:])) or ""))
+        return 0
+
+    cdef str plain(self):
+        return P.tidy_text("".join(self.text))
+
+    cdef str safe_html(self):
+        html = "".join(self.html).strip()
+        return html or None
+
+
+cdef Rich rich_text(fp_node_t *node, str base_url):
+    cdef Rich rich = Rich(base_url)
+    rich.walk(node, False)
+    return rich
+
+
+cdef str plain_text(fp_node_t *node):
+    if node == NULL:
+        return None
+    return rich_text(node, P.TME).plain()
+
+
+# ---------------------------------------------------------------- media
+
+
+cdef object item_message_id(fp_node_t *node):
+    return P.tme_target(attribute(node, b"href"))[1]
+
+
+cdef object parse_photo(fp_node_t *node):
+    cdef fp_node_t *inner
+    media = Media(position=0, kind="photo", url=background_url(node), message_id=item_message_id(node))
+    if not has_class(node, b"grouped_media_wrap"):
+        inner = first_with_class(node, b"tgme_widget_message_photo")
+        media.width, media.height = P.media_size(
+            attribute(node, b"style") or "", (attribute(inner, b"style") or "") if inner != NULL else ""
+        )
+    return media
+
+
+cdef object parse_video(fp_node_t *node):
+    cdef fp_node_t *wrap = first_with_class(node, b"tgme_widget_message_video_wrap")
+    cdef fp_node_t *video = NULL
+    cdef fp_node_t *current = node
+    while current != NULL:
+        if current.type == ELEMENT and current.local_name == T_VIDEO and not has_class(current, b"blured"):
+            video = current  # the blurred copy is only a backdrop
+            break
+        current = following(current, node)
+    is_gif = video != NULL and has_attribute(video, b"loop", 4)
+    duration = first_text(node, b"message_video_duration")
+    media = Media(
+        position=0,
+        kind="gif" if is_gif else "video",
+        message_id=item_message_id(node),
+        url=P.absolute_url(attribute(video, b"src")) if video != NULL else None,
+        thumbnail_url=background_url(first_with_class(node, b"tgme_widget_message_video_thumb")),
+        duration_text=duration,
+        duration_seconds=P.parse_duration(duration),
+    )
+    if wrap != NULL and not has_class(node, b"grouped_media_wrap"):
+        style = attribute(wrap, b"style") or ""
+        media.width, media.height = P.media_size(style, style)
+    return media
+
+
+cdef object parse_document(fp_node_t *node):
+    cdef fp_node_t *icon = first_with_class(node, b"tgme_widget_message_document_icon")
+    is_audio = icon != NULL and has_class(icon, b"audio")
+    title = first_text(node, b"tgme_widget_message_document_title")
+    extra = first_text(node, b"tgme_widget_message_document_extra")
+    media = Media(position=0, kind="audio" if is_audio else "document", title=title,
+                  message_id=item_message_id(node))
+    if is_audio:
+        media.performer = extra
+    else:
+        media.size_text = extra
+    return media
+
+
+# Media kinds handled here; a post with any other kind goes to parse.py.
+cdef dict MEDIA_KIND = {
+    "tgme_widget_message_photo_wrap": 1,
+    "tgme_widget_message_video_player": 2,
+    "tgme_widget_message_document_wrap": 3,
+}
+
+cdef tuple REPLY_OR_PREVIEW = (b"tgme_widget_message_reply", b"tgme_widget_message_link_preview")
+cdef tuple NOTICE_HOLDERS = (b"media_not_supported_cont", b"tgme_widget_message_video_player",
+                             b"tgme_widget_message_roundvideo_player")
+
+
+cdef str notice_of(fp_node_t *node):
+    cdef fp_node_t *label = first_with_class(node, b"message_media_not_supported_label")
+    if label == NULL:
+        return None
+    return P.NOTICE_FLAGS.get(" ".join(node_text(label).split()).lower())
+
+
+cdef object media_from_nodes(fp_node_t *scope, list nodes):
+    """parse.media_from_nodes; None when a media kind is not handled here."""
+    cdef fp_node_t *node
+    cdef int which
+    items = []
+    for address in nodes:
+        node = as_node(address)
+        if inside(node, scope, REPLY_OR_PREVIEW) != NULL:
+            continue
+        kind, not_supported = P.media_class(class_text(node) or "")
+        which = MEDIA_KIND.get(kind, 0)
+        if which == 1:
+            media = parse_photo(node)
+        elif which == 2:
+            media = parse_video(node)
+        elif which == 3:
+            media = parse_document(node)
+        else:
+            return None
+        media.position = len(items)
+        if not_supported and notice_of(node) == "media_too_big":
+            media.too_big = True
+        items.append(media)
+    return items
+
+
+# ---------------------------------------------------------------- post parts
+
+
+cdef object parse_reactions(fp_node_t *root):
+    cdef fp_node_t *chip = root
+    cdef fp_node_t *child
+    reactions = []
+    while chip != NULL:
+        if not has_class(chip, b"tgme_reaction"):
+            chip = following(chip, root)
+            continue
+        emoji = custom_id = None
+        count_text = ""
+        child = chip.first_child
+        while child != NULL:
+            if child.type == TEXT:
+                count_text += text_of(child)
+            elif child.type == ELEMENT:
+                if child.local_name == T_I and has_class(child, b"emoji"):
+                    emoji = node_text(child).strip() or None
+                elif is_named(child, b"tg-emoji"):
+                    custom_id = attribute(child, b"emoji-id")
+                    glyph = node_text(child).strip()
+                    emoji = glyph or emoji
+            child = child.next
+        count_text = count_text.strip()
+        paid = has_class(chip, b"tgme_reaction_paid")
+        if emoji is None and custom_id is None and not paid:
+            m = P._REACTION_COUNT.search(count_text)
+            emoji = count_text[: m.start()].strip() if m else count_text or None
+            count_text = m.group(1).strip() if m else ""
+        count = P.parse_count(count_text)
+        reactions.append(
+            Reaction(
+                position=len(reactions),
+                emoji=emoji or None,
+                custom_emoji_id=custom_id,
+                count=count.value,
+                count_text=count_text,
+                count_precision=count.precision,
+                paid=paid,
+            )
+        )
+        chip = following(chip, root)
+    return reactions
+
+
+cdef bytes PART_MARK = b"tgme_widget_message_"
+
+
+cdef bint contains(const unsigned char *data, size_t length, bytes needle):
+    cdef const unsigned char *n = needle
+    cdef size_t nl = len(needle), i = 0
+    if length < nl:
+        return False
+    while i + nl <= length:
+        if data[i] == n[0] and memcmp(data + i, n, nl) == 0:
+            return True
+        i += 1
+    return False
+
+
+cdef dict post_parts(fp_node_t *message):
+    """parse.post_parts, with node addresses: one walk instead of one CSS query."""
+    cdef fp_node_t *node = message
+    cdef size_t length
+    cdef const unsigned char *data
+    parts = {"tgme_widget_message_text": [], "message_media_not_supported_label": [],
+             "media": [], "unknown": []}
+    while node != NULL:
+        if node.type == ELEMENT:
+            length = 0
+            data = class_of(node, &length)
+            if data != NULL and (
+                contains(data, length, PART_MARK)
+                or token_in(data, length, b"media_supported_cont")
+                or token_in(data, length, b"message_media_not_supported_label")
+            ):
+                roles, is_media, unknown = P.part_roles(PyUnicode_DecodeUTF8(<char *> data, length, "replace"))
+                address = <size_t> node
+                for name in roles:
+                    if name in P.LIST_CLASSES:
+                        parts[name].append(address)
+                    elif name not in parts:
+                        parts[name] = address
+                if is_media:
+                    parts["media"].append(address)
+                if unknown:
+                    parts["unknown"].append(address)
+        node = following(node, message)
+    return parts
+
+
+cdef set visible_notices(fp_node_t *message, list labels, bint has_supported):
+    cdef fp_node_t *label
+    cdef fp_node_t *holder
+    found = set()
+    for address in labels:
+        label = as_node(address)
+        text = " ".join(node_text(label).split()).lower()
+        holder = inside(label, message, NOTICE_HOLDERS)
+        if holder != NULL:
+            is_fallback = has_class(holder, b"media_not_supported_cont")
+            if is_fallback and has_supported:
+                continue
+            if not is_fallback and not has_class(holder, b"not_supported"):
+                continue
+        found.add(P.NOTICE_FLAGS.get(text, "service" if text == "service message" else text))
+    return found
+
+
+cdef fp_node_t *main_text_node(fp_node_t *message, list candidates):
+    cdef fp_node_t *node
+    cdef fp_node_t *inner
+    for address in candidates:
+        node = as_node(address)
+        if has_class(node, b"js-message_reply_text"):
+            continue
+        if inside(node, message, REPLY_OR_PREVIEW) != NULL:
+            continue
+        inner = first_with_class(node, b"tgme_widget_message_text")
+        return inner if inner != NULL else node
+    return NULL
+
+
+cdef fp_node_t *first_time(fp_node_t *date_link):
+    cdef fp_node_t *node = date_link
+    while node != NULL:
+        if node.type == ELEMENT and node.local_name == T_TIME and has_attribute(node, b"datetime", 8):
+            return node
+        node = following(node, date_link)
+    return NULL
+
+
+cdef bint edited_mark(fp_node_t *meta):
+    cdef fp_node_t *child
+    if meta == NULL:
+        return False
+    child = meta.first_child
+    while child != NULL:
+        if child.type == TEXT and "edited" in text_of(child):
+            return True
+        child = child.next
+    return False
+
+
+cdef inline fp_node_t *part(dict parts, str name):
+    address = parts.get(name)
+    return as_node(address) if address is not None else NULL
+
+
+cdef int fill_forward(post, fp_node_t *node) except -1:
+    cdef fp_node_t *name = first_with_class(node, b"tgme_widget_message_forwarded_from_name")
+    cdef fp_node_t *author
+    if name != NULL:
+        post.forwarded_from_name = plain_text(name)
+        href = attribute(name, b"href")
+        if href:
+            post.forwarded_from_url = P.absolute_url(href)
+            post.forwarded_from_channel, post.forwarded_from_id = P.tme_target(href)
+    author = first_with_class(node, b"tgme_widget_message_forwarded_from_author")
+    if author != NULL:
+        post.forwarded_from_author = plain_text(author)
+    return 0
+
+
+cdef int fill_reply(post, fp_node_t *node) except -1:
+    post.reply_to_channel, post.reply_to_id = P.tme_target(attribute(node, b"href"))
+    post.reply_to_author = plain_text(first_with_class(node, b"tgme_widget_message_author_name"))
+    post.reply_to_text = plain_text(
+        first_with_any_class(node, (b"tgme_widget_message_metatext", b"tgme_widget_message_text"))
+    )
+    return 0
+
+
+cdef int fill_link_preview(post, fp_node_t *node) except -1:
+    post.link_preview_url = P.absolute_url(attribute(node, b"href"))
+    post.link_preview_site = plain_text(first_with_class(node, b"link_preview_site_name"))
+    post.link_preview_title = plain_text(first_with_class(node, b"link_preview_title"))
+    post.link_preview_description = plain_text(first_with_class(node, b"link_preview_description"))
+    post.link_preview_image = background_url(first_with_any_class(
+        node, (b"link_preview_image", b"link_preview_right_image", b"link_preview_video_thumb")
+    ))
+    return 0
+
+
+cdef int fill_text(post, fp_node_t *node) except -1:
+    cdef Rich rich = rich_text(node, f"{P.TME}/s/{post.channel}")
+    post.text = rich.plain()
+    post.html = rich.safe_html()
+    hashtags, mentions, links = post.hashtags, post.mentions, post.links
+    for href, text in rich.links:
+        target = P.unquote(href.split("?q=", 1)[1]) if "?q=" in href else ""
+        if target.startswith("#"):
+            tag = target[1:] or text.lstrip("#")
+            if tag and tag not in hashtags:
+                hashtags.append(tag)
+            continue
+        if text.startswith("@"):
+            username = text[1:]
+            if username and username not in mentions:
+                mentions.append(username)
+        links.append(Link(url=href, domain=P.link_domain(href), text=text or None))
+    return 0
+
+
+
+def parse_post(message):
+    """parse.parse_post for a message block (a LexborNode); None: let parse.py do it.
+
+    None covers error blocks, service messages, unknown markup, unhandled media kinds,
+    unrecognised notices and a missing data-post: everything that is rare or reports a
+    problem."""
+    cdef fp_node_t *node = as_node(message.mem_id)
+    cdef fp_node_t *bubble
+    cdef fp_node_t *found
+    if has_class(node, b"err_message") or has_class(node, b"service_message"):
+        return None
+    parts = post_parts(node)
+    if parts["unknown"] or "tgme_widget_message_error" in parts:
+        return None
+    data_post = attribute(node, b"data-post") or ""
+    channel, _, id_text = data_post.rpartition("/")
+    if not channel or not id_text.isdigit():
+        return None
+
+    notices = visible_notices(node, parts["message_media_not_supported_label"], "media_supported_cont" in parts)
+    if notices and not notices <= KNOWN_NOTICES:
+        return None  # "service", or a notice parse.py reports as a problem
+    bubble = part(parts, "tgme_widget_message_bubble")
+    if bubble == NULL:
+        bubble = node
+    media = media_from_nodes(bubble, parts["media"])
+    if media is None:
+        return None
+
+    post = Post(channel=channel, id=int(id_text), url=f"{P.TME}/{channel}/{id_text}")
+    view = P.decode_data_view(attribute(node, b"data-view"))
+    if "c" in view:
+        try:
+            post.channel_id = abs(int(view["c"]))
+        except (TypeError, ValueError):
+            pass
+    if str(view.get("p", "")).endswith("g"):
+        post.grouped_id = str(view["p"])
+
+    found = part(parts, "tgme_widget_message_date")
+    found = first_time(found) if found != NULL else NULL
+    post.date = P.normalise_date(attribute(found, b"datetime")) if found != NULL else None
+
+    found = part(parts, "tgme_widget_message_views")
+    if found != NULL:
+        count = P.parse_count(node_text(found))
+        post.views, post.views_text, post.views_precision = count.value, count.text, count.precision
+    post.edited = edited_mark(part(parts, "tgme_widget_message_meta"))
+    post.author = plain_text(part(parts, "tgme_widget_message_from_author"))
+    found = part(parts, "tgme_widget_message_via_bot")
+    if found != NULL:
+        post.via_bot = (P.clean_text(node_text(found)) or "").lstrip("@") or P.tme_target(attribute(found, b"href"))[0]
+
+    found = part(parts, "tgme_widget_message_forwarded_from")
+    if found != NULL:
+        fill_forward(post, found)
+    found = part(parts, "tgme_widget_message_reply")
+    if found != NULL:
+        fill_reply(post, found)
+    found = part(parts, "tgme_widget_message_link_preview")
+    if found != NULL:
+        fill_link_preview(post, found)
+
+    found = main_text_node(node, parts["tgme_widget_message_text"])
+    if found != NULL:
+        fill_text(post, found)
+
+    post.media = media
+    post.album_ids = [
+        m.message_id for m in media if m.message_id is not None
+    ] if post.grouped_id or len(media) > 1 else []
+    post.media_too_big = "media_too_big" in notices or any(m.too_big for m in media)
+    post.media_not_supported = "media_not_supported" in notices
+    post.open_in_telegram = "open_in_telegram" in notices
+
+    found = part(parts, "tgme_widget_message_reactions")
+    if found != NULL:
+        post.reactions = parse_reactions(found)
+    return post
+
+
+# ---------------------------------------------------------------- page level
+
+
+cdef Py_ssize_t NODE_OFFSET = 0  # where a LexborNode keeps its lxb_dom_node_t pointer
+
+
+cdef object node_at(size_t address, parser):
+    """A selectolax LexborNode for a lexbor node, as selectolax's own LexborNode.new makes it."""
+    node = _selectolax.LexborNode.__new__(_selectolax.LexborNode)
+    node.parser = parser
+    (<size_t *> (<char *> <void *> node + NODE_OFFSET))[0] = address
+    return node
+
+
+def document_parts(tree):
+    """parse.document_parts: (message blocks, channel info, history, "more" links)."""
+    root_node = tree.root
+    if root_node is None:
+        return [], None, None, []
+    cdef fp_node_t *root = as_node(root_node.mem_id)
+    cdef fp_node_t *node = root
+    cdef size_t length
+    cdef const unsigned char *data
+    cdef bint is_message
+    messages, more_links = [], []
+    info = history = None
+    while node != NULL:
+        if node.type == ELEMENT:
+            length = 0
+            data = class_of(node, &length)
+            if data != NULL and contains(data, length, b"me_"):  # tgme_... or tme_...
+                is_message = token_in(data, length, b"tgme_widget_message")
+                if is_message:
+                    messages.append(node_at(<size_t> node, tree))
+                if info is None and token_in(data, length, b"tgme_channel_info"):
+                    info = node_at(<size_t> node, tree)
+                if history is None and (
+                    token_in(data, length, b"tgme_channel_history")
+                    or token_in(data, length, b"tme_no_messages_found")
+                ):
+                    history = node_at(<size_t> node, tree)
+                if node.local_name == T_A and token_in(data, length, b"tme_messages_more"):
+                    more_links.append(node_at(<size_t> node, tree))
+        node = following(node, root)
+    return messages, info, history, more_links
+
+
+def head_links(head):
+    """parse.head_links: [(rel, href)] of every <link rel> in <head>."""
+    if head is None:
+        return []
+    cdef fp_node_t *root = as_node(head.mem_id)
+    cdef fp_node_t *node = root
+    links = []
+    while node != NULL:
+        if node.type == ELEMENT and node.local_name == T_LINK and has_attribute(node, b"rel", 3):
+            links.append((attribute(node, b"rel"), attribute(node, b"href")))
+        node = following(node, root)
+    return links
+
+
+cdef bint has_ancestor_chain(fp_node_t *node, tuple tokens):
+    """The ancestors of node include tokens[0], and above it tokens[1], ... (CSS descendant combinators)."""
+    cdef Py_ssize_t i = 0
+    cdef fp_node_t *parent = node.parent
+    while parent != NULL and i < len(tokens):
+        if has_class(parent, tokens[i]):
+            i += 1
+        parent = parent.parent
+    return i == len(tokens)
+
+
+cdef fp_node_t *first_in_chain(fp_node_t *root, uintptr_t tag, bytes token, tuple ancestors):
+    """root.css_first("<ancestors...> .token") or ("<ancestors...> tag") when token is None."""
+    cdef fp_node_t *node = root
+    while node != NULL:
+        if node.type == ELEMENT and (
+            (token is None and node.local_name == tag) or (token is not None and has_class(node, token))
+        ) and has_ancestor_chain(node, ancestors):
+            return node
+        node = following(node, root)
+    return NULL
+
+
+def parse_channel_info(info, fallback_username):
+    """parse.parse_channel_info."""
+    cdef fp_node_t *root = as_node(info.mem_id)
+    cdef fp_node_t *found
+    cdef fp_node_t *counter
+    username = None
+    found = first_with_class(root, b"tgme_channel_info_header_username")
+    if found != NULL:
+        username = (P.clean_text(node_text(found)) or "").lstrip("@") or None
+    avatar = first_in_chain(root, T_IMG, None, (b"tgme_page_photo_image", b"tgme_channel_info_header"))
+    found = first_in_chain(root, 0, b"verified-icon", (b"tgme_channel_info_header_labels",))
+    channel = P.Channel(
+        username=username or fallback_username or "",
+        title=plain_text(first_with_class(root, b"tgme_channel_info_header_title")),
+        avatar_url=P.absolute_url(attribute(avatar, b"src")) if avatar != NULL else None,
+        verified=found != NULL,
+    )
+    counters = {}
+    counter = root
+    while counter != NULL:
+        if has_class(counter, b"tgme_channel_info_counter"):
+            value = first_text(counter, b"counter_value")
+            kind = (first_text(counter, b"counter_type") or "").lower()
+            if value and kind:
+                counters[kind if kind.endswith("s") else kind + "s"] = P.parse_count(value)
+        counter = following(counter, root)
+    channel.counters = counters
+    found = first_with_class(root, b"tgme_channel_info_description")
+    if found != NULL:
+        rich = rich_text(found, f"{P.TME}/s/{channel.username}")
+        channel.description = rich.plain()
+        channel.description_html = P.sanitise_html(rich.safe_html())
+    return channel
+
+
+# ---------------------------------------------------------------- set-up and self-check
+
+
+def _learn_tags():
+    global T_A, T_BR, T_I, T_SPAN, T_TIME, T_VIDEO, T_PRE, T_LINK, T_IMG
+    names = set(P.TEXT_TAGS) | {"a", "br", "i", "span", "time", "video", "link", "img"} | (
+        set(P.SKIPPED_TAGS) - {"-comment"}
+    )
+    body = "".join(f"<{n}></{n}>" if n not in ("br", "img", "link") else f"<{n}>" for n in sorted(names))
+    tree = _selectolax.LexborHTMLParser(f"<html><body><div>{body}</div></body></html>")
+    ids = {}
+    for name in names:
+        found = tree.css_first(name)
+        if found is None or found.tag != name:
+            raise RuntimeError(f"tag {name!r} not found in the sample")
+        ids[name] = as_node(found.mem_id).local_name
+    if len(set(ids.values())) != len(ids):
+        raise RuntimeError("tag ids are not distinct")
+    T_A, T_BR, T_I, T_SPAN = ids["a"], ids["br"], ids["i"], ids["span"]
+    T_TIME, T_VIDEO, T_PRE = ids["time"], ids["video"], ids["pre"]
+    T_LINK, T_IMG = ids["link"], ids["img"]
+    TEXT_TAG_IDS.clear()
+    for name, out in P.TEXT_TAGS.items():
+        if name != "i":  # <i> is handled by its own branch
+            TEXT_TAG_IDS[ids[name]] = out
+    TEXT_TAG_IDS[T_I] = "i"
+    SKIPPED_TAG_IDS.clear()
+    SKIPPED_TAG_IDS.update(ids[n] for n in P.SKIPPED_TAGS if n != "-comment")
+
+
+# A post that exercises every branch above; ready() compares both paths on it.
+SAMPLE = """<html><head></head><body><div class="tgme_widget_message_wrap">
+<div class="tgme_widget_message text_not_supported_wrap js-widget_message" data-post="sample/7"
+ data-view="eyJjIjotMTIzNCwicCI6IjdnIn0">
+<div class="tgme_widget_message_bubble">
+<div class="tgme_widget_message_forwarded_from accent_color">Forwarded from
+ <a class="tgme_widget_message_forwarded_from_name" href="https://t.me/other/5"><span>Other</span></a></div>
+<a class="tgme_widget_message_reply" href="https://t.me/sample/3"><div class="tgme_widget_message_author_name">A</div>
+<div class="tgme_widget_message_metatext">quoted</div></a>
+<div class="tgme_widget_message_grouped_wrap"><div class="tgme_widget_message_grouped">
+<a class="tgme_widget_message_photo_wrap grouped_media_wrap" href="https://t.me/sample/7"
+ style="width:100px;background-image:url('https://cdn.example/p.jpg')"></a>
+<a class="tgme_widget_message_video_player grouped_media_wrap" href="https://t.me/sample/8">
+<i class="tgme_widget_message_video_thumb" style="background-image:url('//cdn.example/t.jpg')"></i>
+<div class="tgme_widget_message_video_wrap"><video class="tgme_widget_message_video" src="https://cdn.example/v.mp4" loop></video></div>
+<time class="message_video_duration">0:07</time></a></div></div>
+<div class="tgme_widget_message_document_wrap"><div class="tgme_widget_message_document_icon audio"></div>
+<div class="tgme_widget_message_document_title">Song</div><div class="tgme_widget_message_document_extra">Band</div></div>
+<div class="tgme_widget_message_text js-message_text" dir="auto">Hello <b>bold</b> <i class="emoji"><b>\u2764</b></i>
+<span class="tg-spoiler">hidden</span> <tg-spoiler>x</tg-spoiler><br><a href="?q=%23tag">#tag</a> <a href="https://t.me/who">@who</a>
+<a href="https://www.example.org/a?b=1&amp;c=2">link</a> <pre>a\n b</pre> <code>&lt;c&gt;</code> <tg-emoji emoji-id="9">\u2b50</tg-emoji></div>
+<a class="tgme_widget_message_link_preview" href="https://example.org/x"><div class="link_preview_site_name">Site</div>
+<i class="link_preview_image" style="background-image:url('https://cdn.example/i.jpg')"></i>
+<div class="link_preview_title">Title</div><div class="link_preview_description">Words</div></a>
+<div class="tgme_widget_message_reactions"><span class="tgme_reaction"><i class="emoji"><b>\U0001f44d</b></i>1.2K</span>
+<span class="tgme_reaction"><tg-emoji emoji-id="55"></tg-emoji>3</span><span class="tgme_reaction tgme_reaction_paid"><i class="emoji"></i>7</span></div>
+<div class="tgme_widget_message_footer"><div class="tgme_widget_message_info">
+<span class="tgme_widget_message_views">2.5K</span><span class="tgme_widget_message_meta">edited
+<a class="tgme_widget_message_date" href="https://t.me/sample/7"><time datetime="2026-01-02T03:04:05+03:00">x</time></a></span>
+</div></div></div></div></div></body></html>"""
+
+SAMPLE_INFO = """<html><head><link rel="canonical" href="https://t.me/s/sample"></head><body>
+<div class="tgme_channel_info"><div class="tgme_channel_info_header">
+<i class="tgme_page_photo_image bgcolor1"><img src="https://cdn.example/a.jpg"></i>
+<div class="tgme_channel_info_header_title"><span>Sample</span></div>
+<div class="tgme_channel_info_header_labels"><i class="verified-icon"></i></div>
+<div class="tgme_channel_info_header_username"><a href="https://t.me/sample">@sample</a></div></div>
+<div class="tgme_channel_info_description">About <b>us</b><br><a href="?q=%23x">#x</a></div>
+<div class="tgme_channel_info_counters"><div class="tgme_channel_info_counter"><span class="counter_value">1.51M</span>
+<span class="counter_type">subscribers</span></div><div class="tgme_channel_info_counter"><span class="counter_value">1</span>
+<span class="counter_type">photo</span></div></div></div></body></html>"""
+
+
+def ready(parse_module):
+    """Bind scripts.parse and lexbor, learn the tag ids, and check this path against
+    parse.py on SAMPLE. False (or an exception) means: do not use this module."""
+    global P, KNOWN_NOTICES
+    P = parse_module
+    KNOWN_NOTICES = frozenset(P.NOTICE_FLAGS.values())
+    _bind_lexbor()
+    _learn_tags()
+    tree = _selectolax.LexborHTMLParser(SAMPLE)
+    message = tree.css_first(".tgme_widget_message")
+    if not _learn_node_offset(message):
+        return False
+    made = node_at(message.mem_id, tree)
+    if made.mem_id != message.mem_id or made.attributes != message.attributes or made.html != message.html:
+        return False
+    fast = parse_post(message)
+    reference = P.parse_post(message, [])
+    if fast is None or fast != reference or fast.text is None or len(fast.media) != 3:
+        return False
+    parts, reference_parts = document_parts(tree), P.document_parts(tree)
+    same = lambda a, b: [n.mem_id for n in a] == [n.mem_id for n in b]
+    if not same(parts[0], reference_parts[0]) or not same(parts[3], reference_parts[3]):
+        return False
+    if head_links(tree.head) != P.head_links(tree.head):
+        return False
+    info = _selectolax.LexborHTMLParser(SAMPLE_INFO).css_first(".tgme_channel_info")
+    return parse_channel_info(info, None) == P.parse_channel_info(info, None)
+
+
+def _learn_node_offset(node):
+    """Find the LexborNode field holding the lexbor pointer (after the object header)."""
+    global NODE_OFFSET
+    cdef size_t address = node.mem_id
+    cdef char *base = <char *> <void *> node
+    cdef Py_ssize_t offset = sizeof(size_t) * 2  # past the reference count and the type
+    while offset + <Py_ssize_t> sizeof(size_t) <= type(node).__basicsize__:
+        if (<size_t *> (base + offset))[0] == address:
+            NODE_OFFSET = offset
+            return True
+        offset += sizeof(size_t)
+    return False
