@@ -277,6 +277,24 @@ cdef str escape_text(str value):
     return value
 
 
+cdef str tidy_text(str text):
+    """parse.tidy_text."""
+    if "\x00" in text:
+        return P.tidy_text(text)
+    text = text.strip()
+    return text or None
+
+
+cdef str link_tag(str href):
+    """parse.link_tag."""
+    scheme = href.split(":", 1)[0].lower() if ":" in href else ""
+    if scheme in P.SAFE_SCHEMES:
+        if "&" in href or '"' in href or "\u00a0" in href:
+            href = P.escape_attribute(href)
+        return f'<a href="{href}" rel="{P.LINK_REL}">'
+    return f'<a rel="{P.LINK_REL}">'
+
+
 cdef class Rich:
     """parse.RichText, over lexbor nodes."""
     cdef list text, html, links
@@ -359,16 +377,16 @@ cdef class Rich:
             self.walk(node, in_pre)
         else:
             self.in_link = True
-            self.html.append(P.link_tag(href))
+            self.html.append(link_tag(href))
             self.walk(node, in_pre)
             self.html.append("</a>")
             self.in_link = False
         if href:
-            self.links.append((href, P.tidy_text("".join(self.text[start:])) or ""))
+            self.links.append((href, tidy_text("".join(self.text[start:])) or ""))
         return 0
 
     cdef str plain(self):
-        return P.tidy_text("".join(self.text))
+        return tidy_text("".join(self.text))
 
     cdef str safe_html(self):
         html = "".join(self.html).strip()
@@ -493,6 +511,14 @@ cdef object media_from_nodes(fp_node_t *scope, list nodes):
 # ---------------------------------------------------------------- post parts
 
 
+cdef tuple count_of(str text):
+    """parse.parse_count as (text, value, precision), without the Count object."""
+    raw = text.strip()
+    if raw.isdigit() and raw.isascii():
+        return raw, int(raw), 0
+    return (raw,) + P._count_value(raw)
+
+
 cdef object parse_reactions(fp_node_t *root):
     cdef fp_node_t *chip = root
     cdef fp_node_t *child
@@ -521,15 +547,15 @@ cdef object parse_reactions(fp_node_t *root):
             m = P._REACTION_COUNT.search(count_text)
             emoji = count_text[: m.start()].strip() if m else count_text or None
             count_text = m.group(1).strip() if m else ""
-        count = P.parse_count(count_text)
+        count_text, value, precision = count_of(count_text)
         reactions.append(
             Reaction(
                 position=len(reactions),
                 emoji=emoji or None,
                 custom_emoji_id=custom_id,
-                count=count.value,
+                count=value,
                 count_text=count_text,
-                count_precision=count.precision,
+                count_precision=precision,
                 paid=paid,
             )
         )
@@ -682,7 +708,7 @@ cdef int fill_text(post, fp_node_t *node) except -1:
     post.html = rich.safe_html()
     hashtags, mentions, links = post.hashtags, post.mentions, post.links
     for href, text in rich.links:
-        target = P.unquote(href.split("?q=", 1)[1]) if "?q=" in href else ""
+        target = P.search_target(href.split("?q=", 1)[1]) if "?q=" in href else ""
         if target.startswith("#"):
             tag = target[1:] or text.lstrip("#")
             if tag and tag not in hashtags:
@@ -695,6 +721,96 @@ cdef int fill_text(post, fp_node_t *node) except -1:
         links.append(Link(url=href, domain=P.link_domain(href), text=text or None))
     return 0
 
+
+
+cdef signed char BASE64[256]
+
+
+cdef void fill_base64_table():
+    cdef int i
+    cdef const unsigned char *alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    for i in range(256):
+        BASE64[i] = -1
+    for i in range(64):
+        BASE64[alphabet[i]] = i
+    BASE64[ord("-")] = 62
+    BASE64[ord("_")] = 63
+
+
+fill_base64_table()
+
+
+cdef dict read_data_view(str value):
+    """parse.decode_data_view for what t.me writes: base64url of a flat JSON object of
+    integers and plain strings, without spaces. None for anything else (parse.py decides)."""
+    cdef bytes encoded
+    cdef const unsigned char *src
+    cdef unsigned char out[512]
+    cdef Py_ssize_t n, i, o = 0, start
+    cdef unsigned int acc = 0
+    cdef int bits = 0, v
+    if not value.isascii():
+        return None
+    encoded = value.encode("ascii")
+    n = len(encoded)
+    if n % 4 == 1 or n * 3 // 4 > 500:
+        return None
+    src = encoded
+    for i in range(n):
+        v = BASE64[src[i]]
+        if v < 0:
+            return None
+        acc = (acc << 6) | v
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            out[o] = (acc >> bits) & 0xFF
+            o += 1
+    if o < 2 or out[0] != ord("{") or out[o - 1] != ord("}"):
+        return None
+    view = {}
+    i = 1
+    while True:
+        if out[i] != ord('"'):
+            return None
+        start = i + 1
+        i = start
+        while i < o and out[i] != ord('"'):
+            if out[i] == ord("\\") or out[i] < 0x20:
+                return None
+            i += 1
+        if i >= o - 1 or out[i + 1] != ord(":"):
+            return None
+        key = PyUnicode_DecodeUTF8(<char *> out + start, i - start, "strict")
+        i += 2
+        if out[i] == ord('"'):
+            start = i + 1
+            i = start
+            while i < o and out[i] != ord('"'):
+                if out[i] == ord("\\") or out[i] < 0x20:
+                    return None
+                i += 1
+            if i >= o:
+                return None
+            view[key] = PyUnicode_DecodeUTF8(<char *> out + start, i - start, "strict")
+            i += 1
+        else:
+            start = i
+            if out[i] == ord("-"):
+                i += 1
+            if not (ord("0") <= out[i] <= ord("9")):
+                return None
+            if out[i] == ord("0") and ord("0") <= out[i + 1] <= ord("9"):
+                return None  # a leading zero is not JSON
+            while ord("0") <= out[i] <= ord("9"):
+                i += 1
+            view[key] = int((<char *> out)[start:i])
+        if out[i] == ord(","):
+            i += 1
+        elif out[i] == ord("}") and i == o - 1:
+            return view
+        else:
+            return None
 
 
 def parse_post(message):
@@ -727,7 +843,13 @@ def parse_post(message):
         return None
 
     post = Post(channel=channel, id=int(id_text), url=f"{P.TME}/{channel}/{id_text}")
-    view = P.decode_data_view(attribute(node, b"data-view"))
+    data_view = attribute(node, b"data-view")
+    try:
+        view = read_data_view(data_view) if data_view else None
+    except UnicodeDecodeError:
+        view = None
+    if view is None:
+        view = P.decode_data_view(data_view)
     if "c" in view:
         try:
             post.channel_id = abs(int(view["c"]))
@@ -742,8 +864,7 @@ def parse_post(message):
 
     found = part(parts, "tgme_widget_message_views")
     if found != NULL:
-        count = P.parse_count(node_text(found))
-        post.views, post.views_text, post.views_precision = count.value, count.text, count.precision
+        post.views_text, post.views, post.views_precision = count_of(node_text(found))
     post.edited = edited_mark(part(parts, "tgme_widget_message_meta"))
     post.author = plain_text(part(parts, "tgme_widget_message_from_author"))
     found = part(parts, "tgme_widget_message_via_bot")

@@ -270,6 +270,12 @@ def tme_target(href: str | None) -> tuple[str | None, int | None]:
     return m.group(1), int(m.group(2)) if m.group(2) else None
 
 
+@lru_cache(maxsize=4096)  # the same hashtags come back post after post
+def search_target(query: str) -> str:
+    """What a t.me/s/<channel>?q=... link searches for: "#tag" for a hashtag link."""
+    return unquote(query)
+
+
 def sanitise_html(fragment: str | None) -> str | None:
     """Keep only harmless text markup: a (http/https/tg links), b, i, u, s, code, pre..."""
     if fragment is None:
@@ -910,7 +916,7 @@ def fill_text(post: Post, node: LexborNode) -> None:
     post.text = rich.plain()
     post.html = rich.safe_html()
     for href, text in rich.links:
-        target = unquote(href.split("?q=", 1)[1]) if "?q=" in href else ""
+        target = search_target(href.split("?q=", 1)[1]) if "?q=" in href else ""
         if target.startswith("#"):
             tag = target[1:] or text.lstrip("#")
             if tag and tag not in post.hashtags:
@@ -1245,11 +1251,11 @@ def _load_fast_path():
         return None
     try:
         from scripts import _fastparse
-    except ImportError:
-        return None
-    try:
+
         return _fastparse if _fastparse.ready(sys.modules[__name__]) else None
-    except Exception:  # noqa: BLE001 - a layout it does not expect: stay on the reference path
+    except ImportError:  # not built
+        return None
+    except Exception:  # noqa: BLE001 - built for a layout it does not find: stay on the reference path
         return None
 
 
