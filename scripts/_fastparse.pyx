@@ -22,6 +22,10 @@ What it relies on from selectolax 1.0 (pinned in requirements.txt):
 """
 
 from libc.string cimport memcmp
+
+cdef extern from "string.h":
+    # GNU; Python.h's pyconfig.h defines _GNU_SOURCE before string.h is read
+    void *memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len)
 from libc.stdint cimport uintptr_t
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
@@ -33,7 +37,7 @@ from scripts.model import Link, Media, Post, Reaction
 
 # Bound by ready(): this module is imported by scripts.parse, so it cannot import it.
 P = None
-cdef frozenset KNOWN_NOTICES = frozenset()
+cdef frozenset KNOWN_NOTICES_AND_SERVICE = frozenset()
 
 
 cdef extern from *:
@@ -137,17 +141,14 @@ cdef bint token_in(const unsigned char *data, size_t length, bytes token):
     cdef const unsigned char *t = token
     cdef size_t tl = len(token), i = 0, start
     while i < length:
-        if data[i] >= 128:  # non-ASCII: let Python's split() decide
-            return token.decode() in PyUnicode_DecodeUTF8(<char *> data, length, "replace").split()
-        i += 1
-    i = 0
-    while i < length:
         while i < length and is_space(data[i]):
             i += 1
         start = i
         while i < length and not is_space(data[i]):
+            if data[i] >= 128:  # non-ASCII (maybe a Unicode space): let Python's split() decide
+                return token.decode() in PyUnicode_DecodeUTF8(<char *> data, length, "replace").split()
             i += 1
-        if i - start == tl and memcmp(data + start, t, tl) == 0:
+        if i - start == tl and i > start and memcmp(data + start, t, tl) == 0:
             return True
     return False
 
@@ -259,14 +260,68 @@ cdef str first_text(fp_node_t *root, bytes token):
     return P.clean_text(node_text(found)) if found != NULL else None
 
 
+cdef inline size_t skip_spaces(const unsigned char *data, size_t i, size_t length):
+    while i < length and is_space(data[i]):
+        i += 1
+    return i
+
+
 cdef str background_url(fp_node_t *node):
+    """parse.background_url: the url() of background-image in the style attribute.
+
+    The usual `background-image:url('...')` is read here; any other spelling goes to
+    parse.py's regular expression, so that both always agree."""
+    cdef size_t length = 0, i, start
+    cdef const unsigned char *data
+    cdef const unsigned char *found
     if node == NULL:
         return None
+    data = get_attribute(node, b"style", 5, &length)
+    if data == NULL:
+        return None
+    found = <const unsigned char *> memmem(data, length, b"background-image", 16)
+    if found == NULL:
+        return None
+    i = skip_spaces(data, found - data + 16, length)
+    if i < length and data[i] == ord(":"):
+        i = skip_spaces(data, i + 1, length)
+        if i + 4 <= length and memcmp(data + i, b"url(", 4) == 0:
+            i = skip_spaces(data, i + 4, length)
+            if i < length and (data[i] == ord("'") or data[i] == ord('"')):
+                i += 1
+            start = i
+            while i < length and data[i] != ord("'") and data[i] != ord('"') and data[i] != ord(")"):
+                i += 1
+            if i > start and data[start] < 128 and not is_space(data[start]):
+                return P.absolute_url(PyUnicode_DecodeUTF8(<char *> data + start, i - start, "replace").strip())
     match = P._BG_URL.search(attribute(node, b"style") or "")
     return P.absolute_url(match.group(1).strip()) if match else None
 
 
 # ---------------------------------------------------------------- rich text
+
+
+cdef enum:
+    NEEDS_NEWLINE = 1
+    NEEDS_ESCAPE = 2
+
+
+cdef int text_needs(fp_node_t *node):
+    """What a text node's bytes call for: a newline, or characters to escape (& < > nbsp)."""
+    cdef fp_chardata_t *chars = <fp_chardata_t *> node
+    cdef const unsigned char *data = chars.data.data
+    cdef size_t i, length = chars.data.length
+    cdef int needs = 0
+    cdef unsigned char c
+    if data == NULL:
+        return 0
+    for i in range(length):
+        c = data[i]
+        if c == 10:
+            needs |= NEEDS_NEWLINE
+        elif c == 38 or c == 60 or c == 62 or (c == 0xC2 and i + 1 < length and data[i + 1] == 0xA0):
+            needs |= NEEDS_ESCAPE
+    return needs
 
 
 cdef str escape_text(str value):
@@ -316,13 +371,17 @@ cdef class Rich:
         while child != NULL:
             if child.type == TEXT:
                 value = text_of(child)
-                if not in_pre and "\n" in value:
+                needs = text_needs(child)
+                if needs & NEEDS_NEWLINE and not in_pre:
                     value = P._WS_NEWLINE.sub("\x00", value)
                     text.append(value)
                     html.append(escape_text(value.replace("\x00", " ")))
-                else:
+                elif needs & NEEDS_ESCAPE:
                     text.append(value)
                     html.append(escape_text(value))
+                else:
+                    text.append(value)
+                    html.append(value)
             elif child.type == ELEMENT:
                 tag = child.local_name
                 if tag == T_BR:
@@ -408,7 +467,29 @@ cdef str plain_text(fp_node_t *node):
 # ---------------------------------------------------------------- media
 
 
+cdef inline bint is_name_char(unsigned char c):
+    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95
+
+
 cdef object item_message_id(fp_node_t *node):
+    """parse.tme_target(href)[1]: the post id of a https://t.me/<channel>/<id> link."""
+    cdef size_t length = 0, i = 0, start
+    cdef const unsigned char *data = get_attribute(node, b"href", 4, &length)
+    if data == NULL:
+        return None
+    # The usual form, https://t.me/<name>/<digits> with nothing else, is read here.
+    if length > 13 and memcmp(data, b"https://t.me/", 13) == 0:
+        i = 13
+        start = i
+        while i < length and is_name_char(data[i]):
+            i += 1
+        if i > start and not (i - start == 1 and data[start] == ord("s")) and i < length and data[i] == ord("/"):
+            i += 1
+            start = i
+            while i < length and 48 <= data[i] <= 57:
+                i += 1
+            if i > start and i == length:
+                return int((<char *> data)[start:i])
     return P.tme_target(attribute(node, b"href"))[1]
 
 
@@ -566,16 +647,8 @@ cdef object parse_reactions(fp_node_t *root):
 cdef bytes PART_MARK = b"tgme_widget_message_"
 
 
-cdef bint contains(const unsigned char *data, size_t length, bytes needle):
-    cdef const unsigned char *n = needle
-    cdef size_t nl = len(needle), i = 0
-    if length < nl:
-        return False
-    while i + nl <= length:
-        if data[i] == n[0] and memcmp(data + i, n, nl) == 0:
-            return True
-        i += 1
-    return False
+cdef inline bint contains(const unsigned char *data, size_t length, bytes needle):
+    return memmem(data, length, <const unsigned char *> needle, len(needle)) != NULL
 
 
 cdef dict post_parts(fp_node_t *message):
@@ -591,8 +664,10 @@ cdef dict post_parts(fp_node_t *message):
             data = class_of(node, &length)
             if data != NULL and (
                 contains(data, length, PART_MARK)
-                or token_in(data, length, b"media_supported_cont")
-                or token_in(data, length, b"message_media_not_supported_label")
+                or contains(data, length, b"media_") and (
+                    token_in(data, length, b"media_supported_cont")
+                    or token_in(data, length, b"message_media_not_supported_label")
+                )
             ):
                 roles, is_media, unknown = P.part_roles(PyUnicode_DecodeUTF8(<char *> data, length, "replace"))
                 address = <size_t> node
@@ -816,16 +891,16 @@ cdef dict read_data_view(str value):
 def parse_post(message):
     """parse.parse_post for a message block (a LexborNode); None: let parse.py do it.
 
-    None covers error blocks, service messages, unknown markup, unhandled media kinds,
+    None covers error blocks, unknown markup, unhandled media kinds,
     unrecognised notices and a missing data-post: everything that is rare or reports a
     problem."""
     cdef fp_node_t *node = as_node(message.mem_id)
     cdef fp_node_t *bubble
     cdef fp_node_t *found
-    if has_class(node, b"err_message") or has_class(node, b"service_message"):
+    if has_class(node, b"err_message"):
         return None
     parts = post_parts(node)
-    if parts["unknown"] or "tgme_widget_message_error" in parts:
+    if "tgme_widget_message_error" in parts:
         return None
     data_post = attribute(node, b"data-post") or ""
     channel, _, id_text = data_post.rpartition("/")
@@ -833,8 +908,11 @@ def parse_post(message):
         return None
 
     notices = visible_notices(node, parts["message_media_not_supported_label"], "media_supported_cont" in parts)
-    if notices and not notices <= KNOWN_NOTICES:
-        return None  # "service", or a notice parse.py reports as a problem
+    if notices and not notices <= KNOWN_NOTICES_AND_SERVICE:
+        return None  # a notice parse.py reports as a problem
+    is_service = has_class(node, b"service_message") or "service" in notices
+    if parts["unknown"] and not is_service:
+        return None  # parse.py decides whether it is content (kind="unknown")
     bubble = part(parts, "tgme_widget_message_bubble")
     if bubble == NULL:
         bubble = node
@@ -882,7 +960,10 @@ def parse_post(message):
         fill_link_preview(post, found)
 
     found = main_text_node(node, parts["tgme_widget_message_text"])
-    if found != NULL:
+    if is_service:
+        post.kind = "service"
+        post.service_text = plain_text(found)
+    elif found != NULL:
         fill_text(post, found)
 
     post.media = media
@@ -1094,9 +1175,9 @@ SAMPLE_INFO = """<html><head><link rel="canonical" href="https://t.me/s/sample">
 def ready(parse_module):
     """Bind scripts.parse and lexbor, learn the tag ids, and check this path against
     parse.py on SAMPLE. False (or an exception) means: do not use this module."""
-    global P, KNOWN_NOTICES
+    global P, KNOWN_NOTICES_AND_SERVICE
     P = parse_module
-    KNOWN_NOTICES = frozenset(P.NOTICE_FLAGS.values())
+    KNOWN_NOTICES_AND_SERVICE = frozenset(P.NOTICE_FLAGS.values()) | {"service"}
     _bind_lexbor()
     _learn_tags()
     tree = _selectolax.LexborHTMLParser(SAMPLE)
