@@ -488,7 +488,7 @@ cdef object item_message_id(fp_node_t *node):
             start = i
             while i < length and 48 <= data[i] <= 57:
                 i += 1
-            if i > start and i == length:
+            if i > start:  # what follows the digits ("?single") does not matter
                 return int((<char *> data)[start:i])
     return P.tme_target(attribute(node, b"href"))[1]
 
@@ -645,10 +645,39 @@ cdef object parse_reactions(fp_node_t *root):
 
 
 cdef bytes PART_MARK = b"tgme_widget_message_"
+cdef tuple LIST_CLASSES = ("tgme_widget_message_text", "message_media_not_supported_label")  # parse.LIST_CLASSES
 
 
 cdef inline bint contains(const unsigned char *data, size_t length, bytes needle):
     return memmem(data, length, <const unsigned char *> needle, len(needle)) != NULL
+
+
+cdef dict new_parts():
+    return {"tgme_widget_message_text": [], "message_media_not_supported_label": [], "media": [], "unknown": []}
+
+
+cdef inline int add_part(dict parts, fp_node_t *node, const unsigned char *data, size_t length) except -1:
+    """One element's share of parse.post_parts (data: its class attribute)."""
+    if not (
+        contains(data, length, PART_MARK)
+        or contains(data, length, b"media_") and (
+            token_in(data, length, b"media_supported_cont")
+            or token_in(data, length, b"message_media_not_supported_label")
+        )
+    ):
+        return 0
+    roles, is_media, unknown = P.part_roles(PyUnicode_DecodeUTF8(<char *> data, length, "replace"))
+    address = <size_t> node
+    for name in roles:
+        if name in LIST_CLASSES:
+            parts[name].append(address)
+        elif name not in parts:
+            parts[name] = address
+    if is_media:
+        parts["media"].append(address)
+    if unknown:
+        parts["unknown"].append(address)
+    return 0
 
 
 cdef dict post_parts(fp_node_t *message):
@@ -656,30 +685,13 @@ cdef dict post_parts(fp_node_t *message):
     cdef fp_node_t *node = message
     cdef size_t length
     cdef const unsigned char *data
-    parts = {"tgme_widget_message_text": [], "message_media_not_supported_label": [],
-             "media": [], "unknown": []}
+    parts = new_parts()
     while node != NULL:
         if node.type == ELEMENT:
             length = 0
             data = class_of(node, &length)
-            if data != NULL and (
-                contains(data, length, PART_MARK)
-                or contains(data, length, b"media_") and (
-                    token_in(data, length, b"media_supported_cont")
-                    or token_in(data, length, b"message_media_not_supported_label")
-                )
-            ):
-                roles, is_media, unknown = P.part_roles(PyUnicode_DecodeUTF8(<char *> data, length, "replace"))
-                address = <size_t> node
-                for name in roles:
-                    if name in P.LIST_CLASSES:
-                        parts[name].append(address)
-                    elif name not in parts:
-                        parts[name] = address
-                if is_media:
-                    parts["media"].append(address)
-                if unknown:
-                    parts["unknown"].append(address)
+            if data != NULL:
+                add_part(parts, node, data, length)
         node = following(node, message)
     return parts
 
@@ -888,7 +900,7 @@ cdef dict read_data_view(str value):
             return None
 
 
-def parse_post(message):
+def parse_post(message, dict parts_of=None):
     """parse.parse_post for a message block (a LexborNode); None: let parse.py do it.
 
     None covers error blocks, unknown markup, unhandled media kinds,
@@ -899,7 +911,9 @@ def parse_post(message):
     cdef fp_node_t *found
     if has_class(node, b"err_message"):
         return None
-    parts = post_parts(node)
+    parts = parts_of.get(<size_t> node) if parts_of is not None else None
+    if parts is None:
+        parts = post_parts(node)
     if "tgme_widget_message_error" in parts:
         return None
     data_post = attribute(node, b"data-post") or ""
@@ -994,37 +1008,73 @@ cdef object node_at(size_t address, parser):
     return node
 
 
+cdef class Document:
+    """What parse.document_parts finds, gathered element by element."""
+    cdef object tree, info, history
+    cdef list messages, more_links
+
+    def __cinit__(self, tree):
+        self.tree = tree
+        self.messages = []
+        self.more_links = []
+
+    cdef bint check(self, fp_node_t *node, const unsigned char *data, size_t length) except -1:
+        """Record node if the document query would match it; True for a message block."""
+        cdef bint is_message = False
+        if not contains(data, length, b"me_"):  # all of them have tgme_... or tme_...
+            return False
+        if token_in(data, length, b"tgme_widget_message"):
+            is_message = True
+            self.messages.append(node_at(<size_t> node, self.tree))
+        if self.info is None and token_in(data, length, b"tgme_channel_info"):
+            self.info = node_at(<size_t> node, self.tree)
+        if self.history is None and (
+            token_in(data, length, b"tgme_channel_history") or token_in(data, length, b"tme_no_messages_found")
+        ):
+            self.history = node_at(<size_t> node, self.tree)
+        if node.local_name == T_A and token_in(data, length, b"tme_messages_more"):
+            self.more_links.append(node_at(<size_t> node, self.tree))
+        return is_message
+
+
 def document_parts(tree):
-    """parse.document_parts: (message blocks, channel info, history, "more" links)."""
+    """parse.document_parts, plus {message address: its post_parts} for parse_post.
+
+    One walk over the document: a message block's own elements are sorted into its parts
+    on the way, instead of being walked again for each post."""
     root_node = tree.root
     if root_node is None:
-        return [], None, None, []
+        return [], None, None, [], {}
     cdef fp_node_t *root = as_node(root_node.mem_id)
     cdef fp_node_t *node = root
+    cdef fp_node_t *inner
     cdef size_t length
     cdef const unsigned char *data
-    cdef bint is_message
-    messages, more_links = [], []
-    info = history = None
+    cdef Document found = Document(tree)
+    cdef dict parts_of = {}
+    cdef dict parts
     while node != NULL:
         if node.type == ELEMENT:
             length = 0
             data = class_of(node, &length)
-            if data != NULL and contains(data, length, b"me_"):  # tgme_... or tme_...
-                is_message = token_in(data, length, b"tgme_widget_message")
-                if is_message:
-                    messages.append(node_at(<size_t> node, tree))
-                if info is None and token_in(data, length, b"tgme_channel_info"):
-                    info = node_at(<size_t> node, tree)
-                if history is None and (
-                    token_in(data, length, b"tgme_channel_history")
-                    or token_in(data, length, b"tme_no_messages_found")
-                ):
-                    history = node_at(<size_t> node, tree)
-                if node.local_name == T_A and token_in(data, length, b"tme_messages_more"):
-                    more_links.append(node_at(<size_t> node, tree))
+            if data != NULL and found.check(node, data, length):
+                # the message block: its subtree, for both the document and its parts
+                parts = new_parts()
+                add_part(parts, node, data, length)
+                inner = following(node, node)
+                while inner != NULL:
+                    if inner.type == ELEMENT:
+                        length = 0
+                        data = class_of(inner, &length)
+                        if data != NULL:
+                            add_part(parts, inner, data, length)
+                            found.check(inner, data, length)  # (a block inside a block: parts of its own later)
+                    inner = following(inner, node)
+                parts_of[<size_t> node] = parts
+                node = skipping(node, root)
+                continue
         node = following(node, root)
-    return messages, info, history, more_links
+    return found.messages, found.info, found.history, found.more_links, parts_of
 
 
 def head_links(head):
@@ -1178,6 +1228,8 @@ def ready(parse_module):
     global P, KNOWN_NOTICES_AND_SERVICE
     P = parse_module
     KNOWN_NOTICES_AND_SERVICE = frozenset(P.NOTICE_FLAGS.values()) | {"service"}
+    if LIST_CLASSES != P.LIST_CLASSES:
+        return False
     _bind_lexbor()
     _learn_tags()
     tree = _selectolax.LexborHTMLParser(SAMPLE)
@@ -1194,6 +1246,8 @@ def ready(parse_module):
     parts, reference_parts = document_parts(tree), P.document_parts(tree)
     same = lambda a, b: [n.mem_id for n in a] == [n.mem_id for n in b]
     if not same(parts[0], reference_parts[0]) or not same(parts[3], reference_parts[3]):
+        return False
+    if parse_post(message, parts[4]) != reference:
         return False
     if head_links(tree.head) != P.head_links(tree.head):
         return False
