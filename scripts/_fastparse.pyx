@@ -37,6 +37,30 @@ from scripts.model import Link, Media, Post, Reaction
 
 # Bound by ready(): this module is imported by scripts.parse, so it cannot import it.
 P = None
+# What the hot code uses of scripts.parse, bound once by ready() (a module attribute
+# lookup costs more than much of the work around it).
+cdef object P_absolute_url
+cdef object P_tme_target
+cdef object P_TME
+cdef object P_clean_text
+cdef object P_media_size
+cdef object P_LINK_REL
+cdef object P_tidy_text
+cdef object P_search_target
+cdef object P_sanitise_html
+cdef object P_part_roles
+cdef object P_parse_duration
+cdef object P_parse_count
+cdef object P_normalise_date
+cdef object P_media_class
+cdef object P_link_domain
+cdef object P_escape_attribute
+cdef object P_decode_data_view
+cdef object P_count_value
+cdef object P_SAFE_SCHEMES
+cdef object P_Channel
+cdef dict P_NOTICE_FLAGS
+cdef object P_ws_newline_sub, P_reaction_count_search, P_bg_url_search
 cdef frozenset KNOWN_NOTICES_AND_SERVICE = frozenset()
 
 
@@ -257,7 +281,7 @@ cdef fp_node_t *inside(fp_node_t *node, fp_node_t *stop, tuple tokens):
 
 cdef str first_text(fp_node_t *root, bytes token):
     cdef fp_node_t *found = first_with_class(root, token)
-    return P.clean_text(node_text(found)) if found != NULL else None
+    return P_clean_text(node_text(found)) if found != NULL else None
 
 
 cdef inline size_t skip_spaces(const unsigned char *data, size_t i, size_t length):
@@ -293,9 +317,9 @@ cdef str background_url(fp_node_t *node):
             while i < length and data[i] != ord("'") and data[i] != ord('"') and data[i] != ord(")"):
                 i += 1
             if i > start and data[start] < 128 and not is_space(data[start]):
-                return P.absolute_url(PyUnicode_DecodeUTF8(<char *> data + start, i - start, "replace").strip())
-    match = P._BG_URL.search(attribute(node, b"style") or "")
-    return P.absolute_url(match.group(1).strip()) if match else None
+                return P_absolute_url(PyUnicode_DecodeUTF8(<char *> data + start, i - start, "replace").strip())
+    match = P_bg_url_search(attribute(node, b"style") or "")
+    return P_absolute_url(match.group(1).strip()) if match else None
 
 
 # ---------------------------------------------------------------- rich text
@@ -335,7 +359,7 @@ cdef str escape_text(str value):
 cdef str tidy_text(str text):
     """parse.tidy_text."""
     if "\x00" in text:
-        return P.tidy_text(text)
+        return P_tidy_text(text)
     text = text.strip()
     return text or None
 
@@ -343,11 +367,11 @@ cdef str tidy_text(str text):
 cdef str link_tag(str href):
     """parse.link_tag."""
     scheme = href.split(":", 1)[0].lower() if ":" in href else ""
-    if scheme in P.SAFE_SCHEMES:
+    if scheme in P_SAFE_SCHEMES:
         if "&" in href or '"' in href or "\u00a0" in href:
-            href = P.escape_attribute(href)
-        return f'<a href="{href}" rel="{P.LINK_REL}">'
-    return f'<a rel="{P.LINK_REL}">'
+            href = P_escape_attribute(href)
+        return f'<a href="{href}" rel="{P_LINK_REL}">'
+    return f'<a rel="{P_LINK_REL}">'
 
 
 cdef class Rich:
@@ -373,7 +397,7 @@ cdef class Rich:
                 value = text_of(child)
                 needs = text_needs(child)
                 if needs & NEEDS_NEWLINE and not in_pre:
-                    value = P._WS_NEWLINE.sub("\x00", value)
+                    value = P_ws_newline_sub("\x00", value)
                     text.append(value)
                     html.append(escape_text(value.replace("\x00", " ")))
                 elif needs & NEEDS_ESCAPE:
@@ -430,7 +454,7 @@ cdef class Rich:
         if href.startswith("?"):
             href = self.base_url + href
         elif href.startswith("/"):
-            href = P.absolute_url(href)
+            href = P_absolute_url(href)
         start = len(self.text)
         if self.in_link:
             self.walk(node, in_pre)
@@ -461,7 +485,7 @@ cdef Rich rich_text(fp_node_t *node, str base_url):
 cdef str plain_text(fp_node_t *node):
     if node == NULL:
         return None
-    return rich_text(node, P.TME).plain()
+    return rich_text(node, P_TME).plain()
 
 
 # ---------------------------------------------------------------- media
@@ -490,7 +514,7 @@ cdef object item_message_id(fp_node_t *node):
                 i += 1
             if i > start:  # what follows the digits ("?single") does not matter
                 return int((<char *> data)[start:i])
-    return P.tme_target(attribute(node, b"href"))[1]
+    return P_tme_target(attribute(node, b"href"))[1]
 
 
 cdef object parse_photo(fp_node_t *node):
@@ -498,7 +522,7 @@ cdef object parse_photo(fp_node_t *node):
     media = Media(position=0, kind="photo", url=background_url(node), message_id=item_message_id(node))
     if not has_class(node, b"grouped_media_wrap"):
         inner = first_with_class(node, b"tgme_widget_message_photo")
-        media.width, media.height = P.media_size(
+        media.width, media.height = P_media_size(
             attribute(node, b"style") or "", (attribute(inner, b"style") or "") if inner != NULL else ""
         )
     return media
@@ -519,14 +543,14 @@ cdef object parse_video(fp_node_t *node):
         position=0,
         kind="gif" if is_gif else "video",
         message_id=item_message_id(node),
-        url=P.absolute_url(attribute(video, b"src")) if video != NULL else None,
+        url=P_absolute_url(attribute(video, b"src")) if video != NULL else None,
         thumbnail_url=background_url(first_with_class(node, b"tgme_widget_message_video_thumb")),
         duration_text=duration,
-        duration_seconds=P.parse_duration(duration),
+        duration_seconds=P_parse_duration(duration),
     )
     if wrap != NULL and not has_class(node, b"grouped_media_wrap"):
         style = attribute(wrap, b"style") or ""
-        media.width, media.height = P.media_size(style, style)
+        media.width, media.height = P_media_size(style, style)
     return media
 
 
@@ -560,7 +584,7 @@ cdef str notice_of(fp_node_t *node):
     cdef fp_node_t *label = first_with_class(node, b"message_media_not_supported_label")
     if label == NULL:
         return None
-    return P.NOTICE_FLAGS.get(" ".join(node_text(label).split()).lower())
+    return P_NOTICE_FLAGS.get(" ".join(node_text(label).split()).lower())
 
 
 cdef object media_from_nodes(fp_node_t *scope, list nodes):
@@ -572,7 +596,7 @@ cdef object media_from_nodes(fp_node_t *scope, list nodes):
         node = as_node(address)
         if inside(node, scope, REPLY_OR_PREVIEW) != NULL:
             continue
-        kind, not_supported = P.media_class(class_text(node) or "")
+        kind, not_supported = P_media_class(class_text(node) or "")
         which = MEDIA_KIND.get(kind, 0)
         if which == 1:
             media = parse_photo(node)
@@ -597,7 +621,7 @@ cdef tuple count_of(str text):
     raw = text.strip()
     if raw.isdigit() and raw.isascii():
         return raw, int(raw), 0
-    return (raw,) + P._count_value(raw)
+    return (raw,) + P_count_value(raw)
 
 
 cdef object parse_reactions(fp_node_t *root):
@@ -625,7 +649,7 @@ cdef object parse_reactions(fp_node_t *root):
         count_text = count_text.strip()
         paid = has_class(chip, b"tgme_reaction_paid")
         if emoji is None and custom_id is None and not paid:
-            m = P._REACTION_COUNT.search(count_text)
+            m = P_reaction_count_search(count_text)
             emoji = count_text[: m.start()].strip() if m else count_text or None
             count_text = m.group(1).strip() if m else ""
         count_text, value, precision = count_of(count_text)
@@ -669,7 +693,7 @@ cdef tuple roles_of(const unsigned char *data, size_t length):
         if <size_t> len(raw) == length and memcmp(<const unsigned char *> raw, data, length) == 0:
             return (<tuple> entry)[1]
     raw = (<char *> data)[:length]
-    roles = P.part_roles(raw.decode("utf-8", "replace"))
+    roles = P_part_roles(raw.decode("utf-8", "replace"))
     if len(ROLES) < 4096:
         ROLES[h] = (raw, roles)
     return roles
@@ -733,7 +757,7 @@ cdef set visible_notices(fp_node_t *message, list labels, bint has_supported):
                 continue
             if not is_fallback and not has_class(holder, b"not_supported"):
                 continue
-        found.add(P.NOTICE_FLAGS.get(text, "service" if text == "service message" else text))
+        found.add(P_NOTICE_FLAGS.get(text, "service" if text == "service message" else text))
     return found
 
 
@@ -785,7 +809,7 @@ cdef str utc_date(fp_node_t *time):
             if year >= 1 and day <= last and 0 <= two_digits(d + 11) <= 23 \
                     and 0 <= two_digits(d + 14) <= 59 and 0 <= two_digits(d + 17) <= 59:
                 return PyUnicode_DecodeUTF8(<char *> d, length, "strict")
-    return P.normalise_date(attribute(time, b"datetime"))
+    return P_normalise_date(attribute(time, b"datetime"))
 
 
 cdef int DAYS_IN_MONTH[12]
@@ -816,8 +840,8 @@ cdef int fill_forward(post, fp_node_t *node) except -1:
         post.forwarded_from_name = plain_text(name)
         href = attribute(name, b"href")
         if href:
-            post.forwarded_from_url = P.absolute_url(href)
-            post.forwarded_from_channel, post.forwarded_from_id = P.tme_target(href)
+            post.forwarded_from_url = P_absolute_url(href)
+            post.forwarded_from_channel, post.forwarded_from_id = P_tme_target(href)
     author = first_with_class(node, b"tgme_widget_message_forwarded_from_author")
     if author != NULL:
         post.forwarded_from_author = plain_text(author)
@@ -825,7 +849,7 @@ cdef int fill_forward(post, fp_node_t *node) except -1:
 
 
 cdef int fill_reply(post, fp_node_t *node) except -1:
-    post.reply_to_channel, post.reply_to_id = P.tme_target(attribute(node, b"href"))
+    post.reply_to_channel, post.reply_to_id = P_tme_target(attribute(node, b"href"))
     post.reply_to_author = plain_text(first_with_class(node, b"tgme_widget_message_author_name"))
     post.reply_to_text = plain_text(
         first_with_any_class(node, (b"tgme_widget_message_metatext", b"tgme_widget_message_text"))
@@ -834,7 +858,7 @@ cdef int fill_reply(post, fp_node_t *node) except -1:
 
 
 cdef int fill_link_preview(post, fp_node_t *node) except -1:
-    post.link_preview_url = P.absolute_url(attribute(node, b"href"))
+    post.link_preview_url = P_absolute_url(attribute(node, b"href"))
     post.link_preview_site = plain_text(first_with_class(node, b"link_preview_site_name"))
     post.link_preview_title = plain_text(first_with_class(node, b"link_preview_title"))
     post.link_preview_description = plain_text(first_with_class(node, b"link_preview_description"))
@@ -845,12 +869,12 @@ cdef int fill_link_preview(post, fp_node_t *node) except -1:
 
 
 cdef int fill_text(post, fp_node_t *node) except -1:
-    cdef Rich rich = rich_text(node, f"{P.TME}/s/{post.channel}")
+    cdef Rich rich = rich_text(node, f"{P_TME}/s/{post.channel}")
     post.text = rich.plain()
     post.html = rich.safe_html()
     hashtags, mentions, links = post.hashtags, post.mentions, post.links
     for href, text in rich.links:
-        target = P.search_target(href.split("?q=", 1)[1]) if "?q=" in href else ""
+        target = P_search_target(href.split("?q=", 1)[1]) if "?q=" in href else ""
         if target.startswith("#"):
             tag = target[1:] or text.lstrip("#")
             if tag and tag not in hashtags:
@@ -860,7 +884,7 @@ cdef int fill_text(post, fp_node_t *node) except -1:
             username = text[1:]
             if username and username not in mentions:
                 mentions.append(username)
-        links.append(Link(url=href, domain=P.link_domain(href), text=text or None))
+        links.append(Link(url=href, domain=P_link_domain(href), text=text or None))
     return 0
 
 
@@ -1026,14 +1050,14 @@ def parse_post(message, dict parts_of=None):
     if media is None:
         return None
 
-    post = new_post(channel, int(id_text), f"{P.TME}/{channel}/{id_text}")
+    post = new_post(channel, int(id_text), f"{P_TME}/{channel}/{id_text}")
     data_view = attribute(node, b"data-view")
     try:
         view = read_data_view(data_view) if data_view else None
     except UnicodeDecodeError:
         view = None
     if view is None:
-        view = P.decode_data_view(data_view)
+        view = P_decode_data_view(data_view)
     if "c" in view:
         try:
             post.channel_id = abs(int(view["c"]))
@@ -1053,7 +1077,7 @@ def parse_post(message, dict parts_of=None):
     post.author = plain_text(part(parts, "tgme_widget_message_from_author"))
     found = part(parts, "tgme_widget_message_via_bot")
     if found != NULL:
-        post.via_bot = (P.clean_text(node_text(found)) or "").lstrip("@") or P.tme_target(attribute(found, b"href"))[0]
+        post.via_bot = (P_clean_text(node_text(found)) or "").lstrip("@") or P_tme_target(attribute(found, b"href"))[0]
 
     found = part(parts, "tgme_widget_message_forwarded_from")
     if found != NULL:
@@ -1214,13 +1238,13 @@ def parse_channel_info(info, fallback_username):
     username = None
     found = first_with_class(root, b"tgme_channel_info_header_username")
     if found != NULL:
-        username = (P.clean_text(node_text(found)) or "").lstrip("@") or None
+        username = (P_clean_text(node_text(found)) or "").lstrip("@") or None
     avatar = first_in_chain(root, T_IMG, None, (b"tgme_page_photo_image", b"tgme_channel_info_header"))
     found = first_in_chain(root, 0, b"verified-icon", (b"tgme_channel_info_header_labels",))
-    channel = P.Channel(
+    channel = P_Channel(
         username=username or fallback_username or "",
         title=plain_text(first_with_class(root, b"tgme_channel_info_header_title")),
-        avatar_url=P.absolute_url(attribute(avatar, b"src")) if avatar != NULL else None,
+        avatar_url=P_absolute_url(attribute(avatar, b"src")) if avatar != NULL else None,
         verified=found != NULL,
     )
     counters = {}
@@ -1230,14 +1254,14 @@ def parse_channel_info(info, fallback_username):
             value = first_text(counter, b"counter_value")
             kind = (first_text(counter, b"counter_type") or "").lower()
             if value and kind:
-                counters[kind if kind.endswith("s") else kind + "s"] = P.parse_count(value)
+                counters[kind if kind.endswith("s") else kind + "s"] = P_parse_count(value)
         counter = following(counter, root)
     channel.counters = counters
     found = first_with_class(root, b"tgme_channel_info_description")
     if found != NULL:
-        rich = rich_text(found, f"{P.TME}/s/{channel.username}")
+        rich = rich_text(found, f"{P_TME}/s/{channel.username}")
         channel.description = rich.plain()
-        channel.description_html = P.sanitise_html(rich.safe_html())
+        channel.description_html = P_sanitise_html(rich.safe_html())
     return channel
 
 
@@ -1317,8 +1341,32 @@ SAMPLE_INFO = """<html><head><link rel="canonical" href="https://t.me/s/sample">
 def ready(parse_module):
     """Bind scripts.parse and lexbor, learn the tag ids, and check this path against
     parse.py on SAMPLE. False (or an exception) means: do not use this module."""
-    global P, KNOWN_NOTICES_AND_SERVICE
+    global P, KNOWN_NOTICES_AND_SERVICE, P_NOTICE_FLAGS, P_ws_newline_sub, P_reaction_count_search, P_bg_url_search
+    global P_absolute_url, P_tme_target, P_TME, P_clean_text, P_media_size, P_LINK_REL, P_tidy_text, P_search_target, P_sanitise_html, P_part_roles, P_parse_duration, P_parse_count, P_normalise_date, P_media_class, P_link_domain, P_escape_attribute, P_decode_data_view, P_count_value, P_SAFE_SCHEMES, P_Channel
     P = parse_module
+    P_absolute_url = P.absolute_url
+    P_tme_target = P.tme_target
+    P_TME = P.TME
+    P_clean_text = P.clean_text
+    P_media_size = P.media_size
+    P_LINK_REL = P.LINK_REL
+    P_tidy_text = P.tidy_text
+    P_search_target = P.search_target
+    P_sanitise_html = P.sanitise_html
+    P_part_roles = P.part_roles
+    P_parse_duration = P.parse_duration
+    P_parse_count = P.parse_count
+    P_normalise_date = P.normalise_date
+    P_media_class = P.media_class
+    P_link_domain = P.link_domain
+    P_escape_attribute = P.escape_attribute
+    P_decode_data_view = P.decode_data_view
+    P_count_value = P._count_value
+    P_SAFE_SCHEMES = P.SAFE_SCHEMES
+    P_Channel = P.Channel
+    P_NOTICE_FLAGS = P.NOTICE_FLAGS
+    P_ws_newline_sub, P_reaction_count_search = P._WS_NEWLINE.sub, P._REACTION_COUNT.search
+    P_bg_url_search = P._BG_URL.search
     KNOWN_NOTICES_AND_SERVICE = frozenset(P.NOTICE_FLAGS.values()) | {"service"}
     if LIST_CLASSES != P.LIST_CLASSES:
         return False
