@@ -21,7 +21,7 @@ What it relies on from selectolax 1.0 (pinned in requirements.txt):
 - four exported lexbor functions, looked up by name in selectolax's extension module.
 """
 
-from libc.string cimport memcmp
+from libc.string cimport memchr, memcmp
 
 cdef extern from "string.h":
     # GNU; Python.h's pyconfig.h defines _GNU_SOURCE before string.h is read
@@ -517,14 +517,78 @@ cdef object item_message_id(fp_node_t *node):
     return P_tme_target(attribute(node, b"href"))[1]
 
 
+cdef bint find_declaration(const unsigned char *d, size_t n, bytes name, bint anchored, bytes unit,
+                           size_t *start, size_t *stop):
+    """The first `name\\s*:\\s*([\\d.]+)unit` in an ASCII style attribute, as the regular
+    expressions of parse.media_size find it; anchored: only at the start or after ";"."""
+    cdef const unsigned char *nm = name
+    cdef const unsigned char *un = unit
+    cdef size_t nl = len(name), ul = len(unit), at = 0, i
+    cdef const unsigned char *hit
+    while at <= n:
+        if anchored:
+            i = skip_spaces(d, at, n)
+        else:
+            hit = <const unsigned char *> memmem(d + at, n - at, nm, nl)
+            if hit == NULL:
+                return False
+            i = hit - d
+        if i + nl <= n and memcmp(d + i, nm, nl) == 0:
+            i = skip_spaces(d, i + nl, n)
+            if i < n and d[i] == ord(":"):
+                i = skip_spaces(d, i + 1, n)
+                start[0] = i
+                while i < n and (48 <= d[i] <= 57 or d[i] == ord(".")):
+                    i += 1
+                if i > start[0] and i + ul <= n and memcmp(d + i, un, ul) == 0:
+                    stop[0] = i
+                    return True
+        if anchored:  # the next declaration
+            hit = <const unsigned char *> memchr(d + at, ord(";"), n - at)
+            if hit == NULL:
+                return False
+            at = hit - d + 1
+        else:
+            at = (hit - d) + 1
+    return False
+
+
+cdef tuple media_size(fp_node_t *wrap, fp_node_t *inner):
+    """parse.media_size(wrap style, inner style), read in C when both styles are ASCII."""
+    cdef size_t wl = 0, il = 0, a, b, i
+    cdef const unsigned char *w = get_attribute(wrap, b"style", 5, &wl) if wrap != NULL else NULL
+    cdef const unsigned char *n = get_attribute(inner, b"style", 5, &il) if inner != NULL else NULL
+    cdef object width, height  # Python floats and Python's round(), as in parse.media_size
+    if w == NULL:
+        w, wl = b"", 0
+    if n == NULL:
+        n, il = b"", 0
+    for i in range(wl):
+        if w[i] >= 128:
+            return P_media_size(attribute(wrap, b"style") or "", (attribute(inner, b"style") or "") if inner != NULL else "")
+    for i in range(il):
+        if n[i] >= 128:
+            return P_media_size(attribute(wrap, b"style") or "", (attribute(inner, b"style") or "") if inner != NULL else "")
+    if not find_declaration(w, wl, b"width", True, b"px", &a, &b):
+        return None, None
+    width = float((<char *> w)[a:b])
+    if find_declaration(n, il, b"width", True, b"%", &a, &b):
+        width = width * float((<char *> n)[a:b]) / 100
+    if find_declaration(n, il, b"padding-top", False, b"%", &a, &b):
+        height = round(width * float((<char *> n)[a:b]) / 100)
+    elif find_declaration(w, wl, b"padding-top", False, b"%", &a, &b):
+        height = round(width * float((<char *> w)[a:b]) / 100)
+    else:
+        height = None
+    return round(width), height
+
+
 cdef object parse_photo(fp_node_t *node):
     cdef fp_node_t *inner
     media = Media(position=0, kind="photo", url=background_url(node), message_id=item_message_id(node))
     if not has_class(node, b"grouped_media_wrap"):
         inner = first_with_class(node, b"tgme_widget_message_photo")
-        media.width, media.height = P_media_size(
-            attribute(node, b"style") or "", (attribute(inner, b"style") or "") if inner != NULL else ""
-        )
+        media.width, media.height = media_size(node, inner)
     return media
 
 
@@ -549,8 +613,7 @@ cdef object parse_video(fp_node_t *node):
         duration_seconds=P_parse_duration(duration),
     )
     if wrap != NULL and not has_class(node, b"grouped_media_wrap"):
-        style = attribute(wrap, b"style") or ""
-        media.width, media.height = P_media_size(style, style)
+        media.width, media.height = media_size(wrap, wrap)
     return media
 
 

@@ -94,3 +94,64 @@ def test_fast_path_takes_the_common_posts():
 def test_pure_python_switch(monkeypatch):
     monkeypatch.setenv("TME_PURE_PYTHON", "1")
     assert parse._load_fast_path() is None
+
+
+# Spellings the fast path reads in C and must read exactly as parse.py does (or hand over).
+STYLES = [
+    "width:800px;background-image:url('https://cdn.example/a.jpg')",
+    "width: 5px ; padding-top : 50%; background-image : url( \"//cdn.example/b.jpg\" )",
+    ";width:3px;padding-top:50%",
+    "height:2px;width:7px;padding-top:150%",
+    "max-width:9px; width:11.5px",
+    "WIDTH:800px",
+    "width:800px;background-image:url()",
+    "background-image:url(  )",
+    "background-image:url(' x')",
+    "background-image: url(/relative.jpg)",
+    "width:\u00a0800px;background-image:\u00a0url('https://cdn.example/c.jpg')",
+    "",
+]
+INNER = ["", "padding-top:62.5%", "width:50%;padding-top:100%", "padding-top:  33.3333%", "width:25%"]
+HREFS = [
+    "https://t.me/sample/7", "https://t.me/sample/7?single", "https://t.me/s/7", "https://t.me/s/sample/7",
+    "https://t.me/sample/x7", "http://t.me/sample/7", "//www.t.me/sample/7", "https://t.me/sa-mple/7", "",
+]
+DATES = [
+    "2026-01-02T03:04:05+00:00", "2024-02-29T23:59:59+00:00", "2023-02-29T10:00:00+00:00",
+    "2026-13-02T03:04:05+00:00", "2026-01-02T24:00:00+00:00", "2026-01-02T03:04:05+03:00",
+    "2026-01-02 03:04:05+00:00", "2026-01-02T03:04:05Z", "0000-01-02T03:04:05+00:00", "garbage",
+]
+VIEWS = ["eyJjIjotMTIzNCwicCI6IjdnIn0", "eyJjIjoiLTEyMzQiLCJwIjo1fQ", "eyAiYyI6IDEyMzQgfQ", "eyJjIjowMTIzfQ", "!!!", "e30"]
+
+
+def sample_page(style, inner, href, date, view):
+    return f"""<!DOCTYPE html><html><head></head><body><section class="tgme_channel_history">
+<div class="tgme_widget_message_wrap"><div class="tgme_widget_message js-widget_message" data-post="sample/7"
+ data-view="{view}"><div class="tgme_widget_message_bubble">
+<a class="tgme_widget_message_photo_wrap" href="{href}" style="{style}">
+<div class="tgme_widget_message_photo" style="{inner}"></div></a>
+<div class="tgme_widget_message_text js-message_text">Words</div>
+<div class="tgme_widget_message_footer"><span class="tgme_widget_message_views">1.2K</span>
+<a class="tgme_widget_message_date" href="https://t.me/sample/7"><time datetime="{date}">x</time></a>
+</div></div></div></div></section></body></html>"""
+
+
+@needs_fast_path
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("inner", INNER)
+def test_photo_styles_read_the_same(style, inner, monkeypatch):
+    html = sample_page(style, inner, HREFS[0], DATES[0], VIEWS[0])
+    fast = parse.parse_page(html)
+    monkeypatch.setattr(parse, "FAST_PATH", None)
+    assert fast == parse.parse_page(html)
+
+
+@needs_fast_path
+@pytest.mark.parametrize("href", HREFS)
+@pytest.mark.parametrize("date", DATES)
+@pytest.mark.parametrize("view", VIEWS)
+def test_links_dates_and_data_views_read_the_same(href, date, view, monkeypatch):
+    html = sample_page(STYLES[0], INNER[1], href, date, view)
+    fast = parse.parse_page(html)
+    monkeypatch.setattr(parse, "FAST_PATH", None)
+    assert fast == parse.parse_page(html)
