@@ -374,6 +374,10 @@ cdef str link_tag(str href):
     return f'<a rel="{P_LINK_REL}">'
 
 
+cdef dict OPENING = {}  # "b" -> "<b>", for every tag of parse.TEXT_TAGS
+cdef dict CLOSING = {}
+
+
 cdef class Rich:
     """parse.RichText, over lexbor nodes."""
     cdef list text, html, links
@@ -437,9 +441,9 @@ cdef class Rich:
         return 0
 
     cdef int element(self, fp_node_t *node, str out, bint in_pre) except -1:
-        self.html.append(f"<{out}>")
+        self.html.append(OPENING[out])
         self.walk(node, in_pre)
-        self.html.append(f"</{out}>")
+        self.html.append(CLOSING[out])
         return 0
 
     cdef int spoiler(self, fp_node_t *node, bint in_pre) except -1:
@@ -483,8 +487,14 @@ cdef Rich rich_text(fp_node_t *node, str base_url):
 
 
 cdef str plain_text(fp_node_t *node):
+    cdef fp_node_t *child
     if node == NULL:
         return None
+    child = node.first_child
+    if child == NULL:
+        return None
+    if child.next == NULL and child.type == TEXT and not text_needs(child) & NEEDS_NEWLINE:
+        return tidy_text(text_of(child))  # a name, a title: one line of text, no markup
     return rich_text(node, P_TME).plain()
 
 
@@ -1354,6 +1364,8 @@ def _learn_tags():
         if name != "i":  # <i> is handled by its own branch
             TEXT_TAG_IDS[ids[name]] = out
     TEXT_TAG_IDS[T_I] = "i"
+    for out in P.TEXT_TAGS.values():
+        OPENING[out], CLOSING[out] = f"<{out}>", f"</{out}>"
     SKIPPED_TAG_IDS.clear()
     SKIPPED_TAG_IDS.update(ids[n] for n in P.SKIPPED_TAGS if n != "-comment")
 
