@@ -25,11 +25,7 @@ serve: build
 		--host 127.0.0.1 --port $(PORT)
 
 $(FAST_PARSER): scripts/_fastparse.pyx $(BIN)/activate
-	@mkdir -p build
-	@$(BIN)/cython -3 --fast-fail -o build/_fastparse.c scripts/_fastparse.pyx && \
-	$(CC) -O2 -shared -fPIC -w -I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
-		build/_fastparse.c -o $@ && echo "compiled $@" || \
-	echo "make: scripts/_fastparse.pyx not compiled; the parser runs in pure Python (same records, slower)"
+	$(BIN)/python -m scripts build-parser
 
 fast-parser: $(FAST_PARSER)
 

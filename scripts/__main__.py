@@ -36,6 +36,15 @@ archive_option = click.option(
 )
 
 
+@cli.command("build-parser")
+@click.option("--force", is_flag=True, help="Compile even when the module is up to date.")
+def build_parser(force):
+    """Compile the parser's fast path (optional: without a C compiler, parsing runs in pure Python)."""
+    from .compile import compile_fast_parser
+
+    click.echo(compile_fast_parser(ROOT / "build", force=force))
+
+
 @cli.command("import-pages")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @db_option
