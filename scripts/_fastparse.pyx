@@ -129,8 +129,21 @@ def _bind_lexbor():
 
 # Tag ids are lexbor constants; learnt from a parsed sample rather than hard-coded.
 cdef uintptr_t T_A, T_BR, T_I, T_SPAN, T_TIME, T_VIDEO, T_PRE, T_LINK, T_IMG
-cdef dict TEXT_TAG_IDS = {}    # id -> the tag RichText emits (parse.TEXT_TAGS)
-cdef set SKIPPED_TAG_IDS = set()  # parse.SKIPPED_TAGS (elements)
+# What RichText does with an element, by tag id (standard tags have small ids; custom
+# elements such as tg-emoji get large ones and are looked at by name).
+cdef enum:
+    TAG_TABLE_SIZE = 1024
+    KEEP_CONTENT = 0
+    SKIP = 1
+    LINE_BREAK = 2
+    LINK = 3
+    ITALIC = 4
+    SPAN = 5
+    FORMAT = 8  # FORMAT + k: the k-th tag of FORMAT_TAGS
+cdef unsigned char TAG_ROLE[TAG_TABLE_SIZE]
+cdef list FORMAT_OPEN = []   # "<b>", ... in the order of FORMAT_TAGS
+cdef list FORMAT_CLOSE = []
+cdef int ITALIC_FORMAT = 0  # the index of "i" in FORMAT_TAGS
 
 
 cdef inline fp_node_t *as_node(size_t address):
@@ -230,8 +243,19 @@ cdef bint is_named(fp_node_t *node, bytes name):
 cdef str node_text(fp_node_t *node):
     """selectolax's node.text(): every text node of the subtree, concatenated."""
     cdef fp_node_t *current = node
+    cdef fp_node_t *only = NULL
     cdef fp_chardata_t *chars
-    cdef list pieces = []
+    cdef list pieces
+    while current != NULL:  # the usual case first: a single text node (a glyph, a number)
+        if current.type == TEXT:
+            if only != NULL:
+                break
+            only = current
+        current = following(current, node)
+    if current == NULL:
+        return text_of(only) if only != NULL else ""
+    pieces = []
+    current = node
     while current != NULL:
         if current.type == TEXT:
             chars = <fp_chardata_t *> current
@@ -374,10 +398,6 @@ cdef str link_tag(str href):
     return f'<a rel="{P_LINK_REL}">'
 
 
-cdef dict OPENING = {}  # "b" -> "<b>", for every tag of parse.TEXT_TAGS
-cdef dict CLOSING = {}
-
-
 cdef class Rich:
     """parse.RichText, over lexbor nodes."""
     cdef list text, html, links
@@ -395,7 +415,8 @@ cdef class Rich:
         cdef fp_node_t *child = node.first_child
         cdef list text = self.text, html = self.html
         cdef uintptr_t tag
-        cdef str value, out
+        cdef int role
+        cdef str value
         while child != NULL:
             if child.type == TEXT:
                 value = text_of(child)
@@ -412,38 +433,41 @@ cdef class Rich:
                     html.append(value)
             elif child.type == ELEMENT:
                 tag = child.local_name
-                if tag == T_BR:
+                role = TAG_ROLE[tag] if tag < TAG_TABLE_SIZE else KEEP_CONTENT
+                if role == LINE_BREAK:
                     text.append("\n")
                     html.append("<br>")
-                elif tag in SKIPPED_TAG_IDS:
+                elif role == SKIP:
                     pass
-                elif tag == T_A:
+                elif role == LINK:
                     self.visit_link(child, in_pre)
-                elif tag == T_I and has_class(child, b"emoji"):
-                    value = node_text(child).strip()
-                    text.append(value)
-                    html.append(escape_text(value))
-                elif tag == T_SPAN and has_class(child, b"tg-spoiler"):
-                    self.spoiler(child, in_pre)
-                elif tag == T_SPAN:
-                    self.walk(child, in_pre)
-                else:
-                    out = TEXT_TAG_IDS.get(tag)
-                    if out is not None:
-                        self.element(child, out, in_pre or tag == T_PRE)
-                    elif is_named(child, b"tg-spoiler"):
+                elif role == ITALIC:
+                    if has_class(child, b"emoji"):  # an image emoji: keep just its glyph
+                        value = node_text(child).strip()
+                        text.append(value)
+                        html.append(escape_text(value))
+                    else:
+                        self.element(child, ITALIC_FORMAT, in_pre)
+                elif role == SPAN:
+                    if has_class(child, b"tg-spoiler"):
                         self.spoiler(child, in_pre)
-                    else:  # div, tg-emoji...: keep the content, drop the element
+                    else:
                         self.walk(child, in_pre)
+                elif role >= FORMAT:
+                    self.element(child, role - FORMAT, in_pre or tag == T_PRE)
+                elif tag >= TAG_TABLE_SIZE and is_named(child, b"tg-spoiler"):
+                    self.spoiler(child, in_pre)
+                else:  # div, tg-emoji...: keep the content, drop the element
+                    self.walk(child, in_pre)
             elif child.type != COMMENT:  # not a comment: doctype, CDATA... keep what they hold
                 self.walk(child, in_pre)
             child = child.next
         return 0
 
-    cdef int element(self, fp_node_t *node, str out, bint in_pre) except -1:
-        self.html.append(OPENING[out])
+    cdef int element(self, fp_node_t *node, int format, bint in_pre) except -1:
+        self.html.append(FORMAT_OPEN[format])
         self.walk(node, in_pre)
-        self.html.append(CLOSING[out])
+        self.html.append(FORMAT_CLOSE[format])
         return 0
 
     cdef int spoiler(self, fp_node_t *node, bint in_pre) except -1:
@@ -957,7 +981,7 @@ cdef int fill_text(post, fp_node_t *node) except -1:
             username = text[1:]
             if username and username not in mentions:
                 mentions.append(username)
-        links.append(Link(url=href, domain=P_link_domain(href), text=text or None))
+        links.append(new_link(href, P_link_domain(href), text or None))
     return 0
 
 
@@ -980,6 +1004,13 @@ cdef object new_post(channel, id, url):
     return post
 
 
+cdef object new_link(url, domain, text):
+    """Link(url=..., domain=..., text=...) without the generated __init__."""
+    link = Link.__new__(Link)
+    link.__dict__ = {"url": url, "domain": domain, "text": text}
+    return link
+
+
 def _learn_post_defaults():
     global POST_DEFAULTS, POST_LISTS
     import dataclasses
@@ -997,6 +1028,9 @@ def _learn_post_defaults():
     made, reference = new_post("c", 1, "u"), Post(channel="c", id=1, url="u")
     if made != reference or list(vars(made).items()) != list(vars(reference).items()):
         raise RuntimeError("new_post does not make what Post() makes")
+    made, reference = new_link("u", "d", "t"), Link(url="u", domain="d", text="t")
+    if made != reference or list(vars(made).items()) != list(vars(reference).items()):
+        raise RuntimeError("new_link does not make what Link() makes")
 
 
 cdef signed char BASE64[256]
@@ -1342,7 +1376,7 @@ def parse_channel_info(info, fallback_username):
 
 
 def _learn_tags():
-    global T_A, T_BR, T_I, T_SPAN, T_TIME, T_VIDEO, T_PRE, T_LINK, T_IMG
+    global T_A, T_BR, T_I, T_SPAN, T_TIME, T_VIDEO, T_PRE, T_LINK, T_IMG, ITALIC_FORMAT
     names = set(P.TEXT_TAGS) | {"a", "br", "i", "span", "time", "video", "link", "img"} | (
         set(P.SKIPPED_TAGS) - {"-comment"}
     )
@@ -1359,15 +1393,24 @@ def _learn_tags():
     T_A, T_BR, T_I, T_SPAN = ids["a"], ids["br"], ids["i"], ids["span"]
     T_TIME, T_VIDEO, T_PRE = ids["time"], ids["video"], ids["pre"]
     T_LINK, T_IMG = ids["link"], ids["img"]
-    TEXT_TAG_IDS.clear()
-    for name, out in P.TEXT_TAGS.items():
-        if name != "i":  # <i> is handled by its own branch
-            TEXT_TAG_IDS[ids[name]] = out
-    TEXT_TAG_IDS[T_I] = "i"
-    for out in P.TEXT_TAGS.values():
-        OPENING[out], CLOSING[out] = f"<{out}>", f"</{out}>"
-    SKIPPED_TAG_IDS.clear()
-    SKIPPED_TAG_IDS.update(ids[n] for n in P.SKIPPED_TAGS if n != "-comment")
+    if any(i >= TAG_TABLE_SIZE for i in ids.values()):
+        raise RuntimeError("standard tag ids beyond the table")
+    for i in range(TAG_TABLE_SIZE):
+        TAG_ROLE[i] = KEEP_CONTENT
+    FORMAT_OPEN.clear()
+    FORMAT_CLOSE.clear()
+    for name, out in P.TEXT_TAGS.items():  # b, strong, i, u, ins, s, del, code, pre, blockquote...
+        TAG_ROLE[ids[name]] = FORMAT + len(FORMAT_OPEN)
+        if name == "i":
+            ITALIC_FORMAT = len(FORMAT_OPEN)
+        FORMAT_OPEN.append(f"<{out}>")
+        FORMAT_CLOSE.append(f"</{out}>")
+    if FORMAT + len(FORMAT_OPEN) > 255:
+        raise RuntimeError("too many text tags")
+    for name in P.SKIPPED_TAGS:
+        if name != "-comment":
+            TAG_ROLE[ids[name]] = SKIP
+    TAG_ROLE[T_BR], TAG_ROLE[T_A], TAG_ROLE[T_I], TAG_ROLE[T_SPAN] = LINE_BREAK, LINK, ITALIC, SPAN
 
 
 # A post that exercises every branch above; ready() compares both paths on it.
