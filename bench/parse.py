@@ -14,6 +14,11 @@ the page:
   stops the pagination before a second one. A scraper is made per page inside
   the timed loop, as a real run would (about 30 us, noise next to its parse).
 
+The project's parser has a compiled fast path (scripts/_fastparse.pyx, built by
+``make``); the line "The project's parser: ..." says whether it is in use. When it
+is, the same parser with the fast path switched off runs side by side as a third
+contender ("project, pure Python"), the baseline, and the two must return equal posts.
+
 Only s-pages (``__s-page`` / ``__s-before`` in the file name) are used, for
 both, since snscrape only scrapes t.me/s pages. File reading happens before
 timing. A round is one or more back-to-back passes over all pages, sized so
@@ -275,9 +280,9 @@ def time_round(run, pages, passes: int) -> tuple[float, int]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: one timed pass per contender")
-    ap.add_argument("--min-time", type=float, default=2.0,
-                    help="seconds of timed rounds per contender, at least (default 2)")
-    ap.add_argument("--rounds", type=int, default=10, help="timed rounds per contender, at least (default 10)")
+    ap.add_argument("--min-time", type=float, default=4.0,
+                    help="seconds of timed rounds per contender, at least (default 4)")
+    ap.add_argument("--rounds", type=int, default=20, help="timed rounds per contender, at least (default 20)")
     ap.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"captures folder (default {DATA_DIR})")
     args = ap.parse_args(argv)
     if args.quick:
