@@ -21,13 +21,14 @@ What it relies on from selectolax 1.0 (pinned in requirements.txt):
 - four exported lexbor functions, looked up by name in selectolax's extension module.
 """
 
-from libc.string cimport memchr, memcmp
+from libc.stdlib cimport free, realloc
+from libc.string cimport memchr, memcmp, memcpy
 
 cdef extern from "string.h":
     # GNU; Python.h's pyconfig.h defines _GNU_SOURCE before string.h is read
     void *memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len)
 from libc.stdint cimport uintptr_t
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
 
 import ctypes
 
@@ -372,14 +373,6 @@ cdef int text_needs(fp_node_t *node):
     return needs
 
 
-cdef str escape_text(str value):
-    if "&" in value or "<" in value or ">" in value:
-        value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    if "\u00a0" in value:
-        value = value.replace("\u00a0", "&nbsp;")
-    return value
-
-
 cdef str tidy_text(str text):
     """parse.tidy_text."""
     if "\x00" in text:
@@ -398,54 +391,146 @@ cdef str link_tag(str href):
     return f'<a rel="{P_LINK_REL}">'
 
 
+cdef struct Buffer:
+    char *data
+    size_t length
+    size_t capacity
+
+
+cdef int add(Buffer *buffer, const char *data, size_t length) except -1:
+    cdef size_t capacity
+    cdef char *grown
+    if buffer.length + length > buffer.capacity:
+        capacity = max(buffer.capacity * 2, buffer.length + length, 512)
+        grown = <char *> realloc(buffer.data, capacity)
+        if grown == NULL:
+            raise MemoryError()
+        buffer.data, buffer.capacity = grown, capacity
+    memcpy(buffer.data + buffer.length, data, length)
+    buffer.length += length
+    return 0
+
+
+cdef int add_str(Buffer *buffer, str value) except -1:
+    cdef Py_ssize_t length
+    cdef const char *data = PyUnicode_AsUTF8AndSize(value, &length)
+    return add(buffer, data, length)
+
+
+cdef int add_escaped(Buffer *buffer, const unsigned char *data, size_t length) except -1:
+    """parse.escape_text on UTF-8 bytes: & < > and no-break spaces become entities."""
+    cdef size_t i = 0, start = 0
+    cdef unsigned char c
+    while i < length:
+        c = data[i]
+        if c == 38 or c == 60 or c == 62 or (c == 0xC2 and i + 1 < length and data[i + 1] == 0xA0):
+            add(buffer, <const char *> data + start, i - start)
+            if c == 38:
+                add(buffer, "&amp;", 5)
+            elif c == 60:
+                add(buffer, "&lt;", 4)
+            elif c == 62:
+                add(buffer, "&gt;", 4)
+            else:
+                add(buffer, "&nbsp;", 6)
+                i += 1
+            start = i + 1
+        i += 1
+    return add(buffer, <const char *> data + start, length - start)
+
+
+cdef bint valid_utf8(const unsigned char *s, size_t n):
+    """What CPython's UTF-8 decoder accepts (no overlongs, surrogates or values past U+10FFFF)."""
+    cdef size_t i = 0
+    cdef unsigned char c
+    while i < n:
+        c = s[i]
+        if c < 0x80:
+            i += 1
+        elif 0xC2 <= c <= 0xDF:
+            if i + 1 >= n or (s[i + 1] & 0xC0) != 0x80:
+                return False
+            i += 2
+        elif 0xE0 <= c <= 0xEF:
+            if i + 2 >= n or (s[i + 1] & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80:
+                return False
+            if (c == 0xE0 and s[i + 1] < 0xA0) or (c == 0xED and s[i + 1] > 0x9F):
+                return False
+            i += 3
+        elif 0xF0 <= c <= 0xF4:
+            if i + 3 >= n or (s[i + 1] & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80 \
+                    or (s[i + 3] & 0xC0) != 0x80:
+                return False
+            if (c == 0xF0 and s[i + 1] < 0x90) or (c == 0xF4 and s[i + 1] > 0x8F):
+                return False
+            i += 4
+        else:
+            return False
+    return True
+
+
 cdef class Rich:
-    """parse.RichText, over lexbor nodes."""
-    cdef list text, html, links
+    """parse.RichText, over lexbor nodes: plain text and safe HTML are built as UTF-8
+    bytes and decoded once, instead of a Python string per text node."""
+    cdef Buffer text, html
+    cdef list links
     cdef str base_url
     cdef bint in_link
 
     def __cinit__(self, str base_url):
         self.base_url = base_url
-        self.text = []
-        self.html = []
         self.links = []
         self.in_link = False
 
+    def __dealloc__(self):
+        free(self.text.data)
+        free(self.html.data)
+
+    cdef int add_text(self, str value) except -1:
+        """A piece of text parse.py would append as a string (text and escaped HTML)."""
+        cdef Py_ssize_t length
+        cdef const char *data = PyUnicode_AsUTF8AndSize(value, &length)
+        add(&self.text, data, length)
+        return add_escaped(&self.html, <const unsigned char *> data, length)
+
     cdef int walk(self, fp_node_t *node, bint in_pre) except -1:
         cdef fp_node_t *child = node.first_child
-        cdef list text = self.text, html = self.html
+        cdef fp_chardata_t *chars
         cdef uintptr_t tag
         cdef int role
         cdef str value
+        cdef const char *data
+        cdef Py_ssize_t length
         while child != NULL:
             if child.type == TEXT:
-                value = text_of(child)
-                needs = text_needs(child)
-                if needs & NEEDS_NEWLINE and not in_pre:
-                    value = P_ws_newline_sub("\x00", value)
-                    text.append(value)
-                    html.append(escape_text(value.replace("\x00", " ")))
-                elif needs & NEEDS_ESCAPE:
-                    text.append(value)
-                    html.append(escape_text(value))
-                else:
-                    text.append(value)
-                    html.append(value)
+                chars = <fp_chardata_t *> child
+                if chars.data.data == NULL:
+                    pass
+                elif not in_pre and text_needs(child) & NEEDS_NEWLINE:
+                    # a raw newline (re-indented copies): parse.py's whitespace markers
+                    value = P_ws_newline_sub("\x00", text_of(child))
+                    add_str(&self.text, value)
+                    value = value.replace("\x00", " ")
+                    data = PyUnicode_AsUTF8AndSize(value, &length)
+                    add_escaped(&self.html, <const unsigned char *> data, length)
+                elif valid_utf8(chars.data.data, chars.data.length):
+                    add(&self.text, <const char *> chars.data.data, chars.data.length)
+                    add_escaped(&self.html, chars.data.data, chars.data.length)
+                else:  # as parse.py decodes it, node by node
+                    self.add_text(text_of(child))
             elif child.type == ELEMENT:
                 tag = child.local_name
                 role = TAG_ROLE[tag] if tag < TAG_TABLE_SIZE else KEEP_CONTENT
                 if role == LINE_BREAK:
-                    text.append("\n")
-                    html.append("<br>")
+                    add(&self.text, "\n", 1)
+                    add(&self.html, "<br>", 4)
                 elif role == SKIP:
                     pass
                 elif role == LINK:
                     self.visit_link(child, in_pre)
                 elif role == ITALIC:
                     if has_class(child, b"emoji"):  # an image emoji: keep just its glyph
-                        value = node_text(child).strip()
-                        text.append(value)
-                        html.append(escape_text(value))
+                        self.add_text(node_text(child).strip())
                     else:
                         self.element(child, ITALIC_FORMAT, in_pre)
                 elif role == SPAN:
@@ -465,42 +550,44 @@ cdef class Rich:
         return 0
 
     cdef int element(self, fp_node_t *node, int format, bint in_pre) except -1:
-        self.html.append(FORMAT_OPEN[format])
+        cdef bytes opening = FORMAT_OPEN[format], closing = FORMAT_CLOSE[format]
+        add(&self.html, opening, len(opening))
         self.walk(node, in_pre)
-        self.html.append(FORMAT_CLOSE[format])
+        add(&self.html, closing, len(closing))
         return 0
 
     cdef int spoiler(self, fp_node_t *node, bint in_pre) except -1:
-        self.html.append('<span class="tg-spoiler">')
+        add(&self.html, '<span class="tg-spoiler">', 25)
         self.walk(node, in_pre)
-        self.html.append("</span>")
+        add(&self.html, "</span>", 7)
         return 0
 
     cdef int visit_link(self, fp_node_t *node, bint in_pre) except -1:
         cdef str href = (attribute(node, b"href") or "").strip()
-        cdef Py_ssize_t start
+        cdef size_t start
         if href.startswith("?"):
             href = self.base_url + href
         elif href.startswith("/"):
             href = P_absolute_url(href)
-        start = len(self.text)
+        start = self.text.length
         if self.in_link:
             self.walk(node, in_pre)
         else:
             self.in_link = True
-            self.html.append(link_tag(href))
+            add_str(&self.html, link_tag(href))
             self.walk(node, in_pre)
-            self.html.append("</a>")
+            add(&self.html, "</a>", 4)
             self.in_link = False
         if href:
-            self.links.append((href, tidy_text("".join(self.text[start:])) or ""))
+            words = PyUnicode_DecodeUTF8(self.text.data + start, self.text.length - start, "strict")
+            self.links.append((href, tidy_text(words) or ""))
         return 0
 
     cdef str plain(self):
-        return tidy_text("".join(self.text))
+        return tidy_text(PyUnicode_DecodeUTF8(self.text.data, self.text.length, "strict"))
 
     cdef str safe_html(self):
-        html = "".join(self.html).strip()
+        html = PyUnicode_DecodeUTF8(self.html.data, self.html.length, "strict").strip()
         return html or None
 
 
@@ -1403,8 +1490,8 @@ def _learn_tags():
         TAG_ROLE[ids[name]] = FORMAT + len(FORMAT_OPEN)
         if name == "i":
             ITALIC_FORMAT = len(FORMAT_OPEN)
-        FORMAT_OPEN.append(f"<{out}>")
-        FORMAT_CLOSE.append(f"</{out}>")
+        FORMAT_OPEN.append(f"<{out}>".encode())
+        FORMAT_CLOSE.append(f"</{out}>".encode())
     if FORMAT + len(FORMAT_OPEN) > 255:
         raise RuntimeError("too many text tags")
     for name in P.SKIPPED_TAGS:

@@ -155,3 +155,46 @@ def test_links_dates_and_data_views_read_the_same(href, date, view, monkeypatch)
     fast = parse.parse_page(html)
     monkeypatch.setattr(parse, "FAST_PATH", None)
     assert fast == parse.parse_page(html)
+
+
+TEXTS = [
+    "plain words",
+    "a &amp; b &lt;c&gt; \u00a0no-break\u00a0space",
+    "line one<br>line two<br/><br>",
+    "re-indented\n    across\n lines <b>bold\n  too</b>",
+    "<pre>keep\n   this\n</pre> and <code>x &lt; y</code>",
+    '<i class="emoji" style="background-image:url(x)"><b> \u2764 </b></i> glyph',
+    '<tg-emoji emoji-id="5"><i class="emoji"><b>\u2b50</b></i></tg-emoji> custom',
+    '<span class="tg-spoiler">secret</span> <tg-spoiler>also</tg-spoiler>',
+    '<a href="?q=%23%D1%82%D0%B5%D0%B3">#\u0442\u0435\u0433</a> <a href="https://t.me/who">@who</a>',
+    '<a href="https://example.org/a"><a href="https://example.org/b">nested</a> link</a>',
+    '<a href="javascript:alert(1)">bad</a> <a href="/relative">rel</a> <a>none</a>',
+    '<blockquote>quoted <u>under</u> <s>struck</s> <del>del</del> <ins>ins</ins></blockquote>',
+    "<div>block</div><script>no()</script><style>x{}</style><svg><text>no</text></svg><!-- c -->",
+    "<unknown-tag>kept <strong>strong</strong></unknown-tag><em>em</em>",
+]
+
+
+@needs_fast_path
+@pytest.mark.parametrize("text", TEXTS)
+def test_texts_read_the_same(text, monkeypatch):
+    html = sample_page(STYLES[0], INNER[1], HREFS[0], DATES[0], VIEWS[0]).replace(">Words<", f">{text}<")
+    fast = parse.parse_page(html)
+    assert fast.posts[0].text is not None
+    monkeypatch.setattr(parse, "FAST_PATH", None)
+    assert fast == parse.parse_page(html)
+
+
+@needs_fast_path
+@pytest.mark.parametrize("raw", [b"\xe2\x80", b"\xff ok", b"\xed\xa0\x80", b"\xf0\x9f\x98"])
+def test_invalid_utf8_reads_the_same(raw):
+    """Bytes lexbor passes through undecoded (parse_page refuses such input, but a tree
+    may still hold them): both paths replace them node by node."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    page = sample_page(STYLES[0], INNER[1], HREFS[0], DATES[0], VIEWS[0]).encode()
+    page = page.replace(b">Words<", b">A" + raw + b"<b>\x99B</b>" + raw + b"<")
+    message = LexborHTMLParser(page).css_first(".tgme_widget_message")
+    fast = parse.FAST_PATH.parse_post(message)
+    assert fast is not None and "\ufffd" in fast.text
+    assert fast == parse.parse_post(message, [])
