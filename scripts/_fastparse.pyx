@@ -1330,21 +1330,63 @@ cdef class Document:
 
     cdef bint check(self, fp_node_t *node, const unsigned char *data, size_t length) except -1:
         """Record node if the document query would match it; True for a message block."""
-        cdef bint is_message = False
+        cdef int flags
         if not contains(data, length, b"me_"):  # all of them have tgme_... or tme_...
             return False
-        if token_in(data, length, b"tgme_widget_message"):
-            is_message = True
+        flags = document_classes(data, length)
+        if flags & IS_MESSAGE:
             self.messages.append(node_at(<size_t> node, self.tree))
-        if self.info is None and token_in(data, length, b"tgme_channel_info"):
+        if self.info is None and flags & IS_INFO:
             self.info = node_at(<size_t> node, self.tree)
-        if self.history is None and (
-            token_in(data, length, b"tgme_channel_history") or token_in(data, length, b"tme_no_messages_found")
-        ):
+        if self.history is None and flags & IS_HISTORY:
             self.history = node_at(<size_t> node, self.tree)
-        if node.local_name == T_A and token_in(data, length, b"tme_messages_more"):
+        if node.local_name == T_A and flags & IS_MORE:
             self.more_links.append(node_at(<size_t> node, self.tree))
-        return is_message
+        return flags & IS_MESSAGE
+
+
+cdef enum:
+    IS_MESSAGE = 1
+    IS_INFO = 2
+    IS_HISTORY = 4
+    IS_MORE = 8
+
+
+cdef int document_classes(const unsigned char *data, size_t length):
+    """Which of parse.DOCUMENT_SELECTOR's classes a class attribute holds, in one pass."""
+    cdef size_t i = 0, start, n
+    cdef int flags = 0
+    cdef const unsigned char *token
+    while i < length:
+        while i < length and is_space(data[i]):
+            i += 1
+        start = i
+        while i < length and not is_space(data[i]):
+            if data[i] >= 128:  # let Python's split() decide
+                return document_classes_slowly(PyUnicode_DecodeUTF8(<char *> data, length, "replace"))
+            i += 1
+        token, n = data + start, i - start
+        if n == 19 and memcmp(token, b"tgme_widget_message", 19) == 0:
+            flags |= IS_MESSAGE
+        elif n == 17 and memcmp(token, b"tgme_channel_info", 17) == 0:
+            flags |= IS_INFO
+        elif (n == 20 and memcmp(token, b"tgme_channel_history", 20) == 0) or (
+            n == 21 and memcmp(token, b"tme_no_messages_found", 21) == 0
+        ):
+            flags |= IS_HISTORY
+        elif n == 17 and memcmp(token, b"tme_messages_more", 17) == 0:
+            flags |= IS_MORE
+    return flags
+
+
+cdef int document_classes_slowly(str classes):
+    names = classes.split()
+    return (
+        (IS_MESSAGE if "tgme_widget_message" in names else 0)
+        | (IS_INFO if "tgme_channel_info" in names else 0)
+        | (IS_HISTORY if "tgme_channel_history" in names or "tme_no_messages_found" in names else 0)
+        | (IS_MORE if "tme_messages_more" in names else 0)
+    )
 
 
 def document_parts(tree):
