@@ -342,6 +342,8 @@ cdef str background_url(fp_node_t *node):
             while i < length and data[i] != ord("'") and data[i] != ord('"') and data[i] != ord(")"):
                 i += 1
             if i > start and data[start] < 128 and not is_space(data[start]):
+                if data[start] != ord("/") and data[i - 1] < 128 and not is_space(data[i - 1]):
+                    return PyUnicode_DecodeUTF8(<char *> data + start, i - start, "replace")  # already absolute
                 return P_absolute_url(PyUnicode_DecodeUTF8(<char *> data + start, i - start, "replace").strip())
     match = P_bg_url_search(attribute(node, b"style") or "")
     return P_absolute_url(match.group(1).strip()) if match else None
@@ -706,7 +708,7 @@ cdef tuple media_size(fp_node_t *wrap, fp_node_t *inner):
 
 cdef object parse_photo(fp_node_t *node):
     cdef fp_node_t *inner
-    media = Media(position=0, kind="photo", url=background_url(node), message_id=item_message_id(node))
+    media = new_media({"kind": "photo", "url": background_url(node), "message_id": item_message_id(node)})
     if not has_class(node, b"grouped_media_wrap"):
         inner = first_with_class(node, b"tgme_widget_message_photo")
         media.width, media.height = media_size(node, inner)
@@ -724,15 +726,14 @@ cdef object parse_video(fp_node_t *node):
         current = following(current, node)
     is_gif = video != NULL and has_attribute(video, b"loop", 4)
     duration = first_text(node, b"message_video_duration")
-    media = Media(
-        position=0,
-        kind="gif" if is_gif else "video",
-        message_id=item_message_id(node),
-        url=P_absolute_url(attribute(video, b"src")) if video != NULL else None,
-        thumbnail_url=background_url(first_with_class(node, b"tgme_widget_message_video_thumb")),
-        duration_text=duration,
-        duration_seconds=P_parse_duration(duration),
-    )
+    media = new_media({
+        "kind": "gif" if is_gif else "video",
+        "message_id": item_message_id(node),
+        "url": P_absolute_url(attribute(video, b"src")) if video != NULL else None,
+        "thumbnail_url": background_url(first_with_class(node, b"tgme_widget_message_video_thumb")),
+        "duration_text": duration,
+        "duration_seconds": P_parse_duration(duration),
+    })
     if wrap != NULL and not has_class(node, b"grouped_media_wrap"):
         media.width, media.height = media_size(wrap, wrap)
     return media
@@ -743,8 +744,8 @@ cdef object parse_document(fp_node_t *node):
     is_audio = icon != NULL and has_class(icon, b"audio")
     title = first_text(node, b"tgme_widget_message_document_title")
     extra = first_text(node, b"tgme_widget_message_document_extra")
-    media = Media(position=0, kind="audio" if is_audio else "document", title=title,
-                  message_id=item_message_id(node))
+    media = new_media({"kind": "audio" if is_audio else "document", "title": title,
+                       "message_id": item_message_id(node)})
     if is_audio:
         media.performer = extra
     else:
@@ -775,12 +776,16 @@ cdef object media_from_nodes(fp_node_t *scope, list nodes):
     """parse.media_from_nodes; None when a media kind is not handled here."""
     cdef fp_node_t *node
     cdef int which
+    cdef size_t length = 0
+    cdef const unsigned char *data
     items = []
     for address in nodes:
         node = as_node(address)
         if inside(node, scope, REPLY_OR_PREVIEW) != NULL:
             continue
-        kind, not_supported = P_media_class(class_text(node) or "")
+        data = class_of(node, &length)
+        kind, not_supported = remembered(MEDIA_CLASSES, data, length, P_media_class) if data != NULL \
+            else P_media_class("")
         which = MEDIA_KIND.get(kind, 0)
         if which == 1:
             media = parse_photo(node)
@@ -837,17 +842,15 @@ cdef object parse_reactions(fp_node_t *root):
             emoji = count_text[: m.start()].strip() if m else count_text or None
             count_text = m.group(1).strip() if m else ""
         count_text, value, precision = count_of(count_text)
-        reactions.append(
-            Reaction(
-                position=len(reactions),
-                emoji=emoji or None,
-                custom_emoji_id=custom_id,
-                count=value,
-                count_text=count_text,
-                count_precision=precision,
-                paid=paid,
-            )
-        )
+        reactions.append(new_reaction({
+            "position": len(reactions),
+            "emoji": emoji or None,
+            "custom_emoji_id": custom_id,
+            "count": value,
+            "count_text": count_text,
+            "count_precision": precision,
+            "paid": paid,
+        }))
         chip = following(chip, root)
     return reactions
 
@@ -861,26 +864,31 @@ cdef inline bint contains(const unsigned char *data, size_t length, bytes needle
 
 
 cdef dict ROLES = {}  # FNV-1a hash of a class attribute's bytes -> (those bytes, parse.part_roles)
+cdef dict MEDIA_CLASSES = {}  # the same for parse.media_class
 
 
-cdef tuple roles_of(const unsigned char *data, size_t length):
-    """parse.part_roles of a class attribute, remembered by its bytes: the same few class
+cdef tuple remembered(dict cache, const unsigned char *data, size_t length, function):
+    """function(the attribute decoded), remembered by its bytes: the same few class
     attributes repeat on every post, and this skips decoding them each time."""
     cdef unsigned long long h = 14695981039346656037ULL
     cdef size_t i
     cdef bytes raw
     for i in range(length):
         h = (h ^ data[i]) * 1099511628211ULL
-    entry = ROLES.get(h)
+    entry = cache.get(h)
     if entry is not None:
         raw = <bytes> (<tuple> entry)[0]
         if <size_t> len(raw) == length and memcmp(<const unsigned char *> raw, data, length) == 0:
             return (<tuple> entry)[1]
     raw = (<char *> data)[:length]
-    roles = P_part_roles(raw.decode("utf-8", "replace"))
-    if len(ROLES) < 4096:
-        ROLES[h] = (raw, roles)
-    return roles
+    value = function(raw.decode("utf-8", "replace"))
+    if len(cache) < 4096:
+        cache[h] = (raw, value)
+    return value
+
+
+cdef inline tuple roles_of(const unsigned char *data, size_t length):
+    return remembered(ROLES, data, length, P_part_roles)
 
 
 cdef dict new_parts():
@@ -1098,6 +1106,26 @@ cdef object new_link(url, domain, text):
     return link
 
 
+cdef dict MEDIA_DEFAULTS = {}
+
+
+cdef object new_media(dict values):
+    """Media(position=0, **values) without the generated __init__."""
+    fields = MEDIA_DEFAULTS.copy()
+    fields["poll_options"] = []
+    fields.update(values)
+    media = Media.__new__(Media)
+    media.__dict__ = fields
+    return media
+
+
+cdef object new_reaction(dict values):
+    """Reaction(**values), every field given in field order, without the generated __init__."""
+    reaction = Reaction.__new__(Reaction)
+    reaction.__dict__ = values
+    return reaction
+
+
 def _learn_post_defaults():
     global POST_DEFAULTS, POST_LISTS
     import dataclasses
@@ -1115,6 +1143,25 @@ def _learn_post_defaults():
     made, reference = new_post("c", 1, "u"), Post(channel="c", id=1, url="u")
     if made != reference or list(vars(made).items()) != list(vars(reference).items()):
         raise RuntimeError("new_post does not make what Post() makes")
+    global MEDIA_DEFAULTS
+    MEDIA_DEFAULTS = {}
+    for field in dataclasses.fields(Media):
+        if field.default is not dataclasses.MISSING:
+            MEDIA_DEFAULTS[field.name] = field.default
+        elif field.name == "position":
+            MEDIA_DEFAULTS[field.name] = 0
+        elif field.name == "kind" or field.name == "poll_options" and field.default_factory is list:
+            MEDIA_DEFAULTS[field.name] = None
+        else:
+            raise RuntimeError(f"Media.{field.name}: a field new_media does not know")
+    made, reference = new_media({"kind": "photo", "url": "u"}), Media(position=0, kind="photo", url="u")
+    if made != reference or list(vars(made).items()) != list(vars(reference).items()):
+        raise RuntimeError("new_media does not make what Media() makes")
+    values = {"position": 0, "emoji": "e", "custom_emoji_id": None, "count": 1, "count_text": "1",
+              "count_precision": 0, "paid": False}
+    made, reference = new_reaction(dict(values)), Reaction(**values)
+    if made != reference or list(vars(made).items()) != list(vars(reference).items()):
+        raise RuntimeError("new_reaction does not make what Reaction() makes")
     made, reference = new_link("u", "d", "t"), Link(url="u", domain="d", text="t")
     if made != reference or list(vars(made).items()) != list(vars(reference).items()):
         raise RuntimeError("new_link does not make what Link() makes")
