@@ -24,9 +24,24 @@ What it relies on from selectolax 1.0 (pinned in requirements.txt):
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
-cdef extern from "string.h":
-    # GNU; Python.h's pyconfig.h defines _GNU_SOURCE before string.h is read
-    void *memmem(const void *haystack, size_t haystack_len, const void *needle, size_t needle_len)
+
+
+cdef inline const unsigned char *memmem(const void *haystack, size_t length, const void *needle, size_t nl):
+    """memmem for the short attributes searched here: glibc's costs more to set up than to run."""
+    cdef const unsigned char *h = <const unsigned char *> haystack
+    cdef const unsigned char *n = <const unsigned char *> needle
+    cdef const unsigned char *end = h + length
+    cdef const unsigned char *hit
+    if nl == 0:
+        return h
+    while <size_t> (end - h) >= nl:
+        hit = <const unsigned char *> memchr(h, n[0], (end - h) - nl + 1)
+        if hit == NULL:
+            return NULL
+        if memcmp(hit + 1, n + 1, nl - 1) == 0:
+            return hit
+        h = hit + 1
+    return NULL
 from libc.stdint cimport uintptr_t
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
@@ -176,19 +191,23 @@ cdef inline bint is_space(unsigned char c):
 
 
 cdef bint token_in(const unsigned char *data, size_t length, bytes token):
-    """token is one of the whitespace-separated words of data (a class attribute)."""
+    """token is one of the whitespace-separated words of data (a class attribute).
+
+    Found with memmem, then checked at both ends; a non-ASCII byte next to it (perhaps a
+    Unicode space, which str.split() also splits on) leaves the answer to Python."""
     cdef const unsigned char *t = token
-    cdef size_t tl = len(token), i = 0, start
-    while i < length:
-        while i < length and is_space(data[i]):
-            i += 1
-        start = i
-        while i < length and not is_space(data[i]):
-            if data[i] >= 128:  # non-ASCII (maybe a Unicode space): let Python's split() decide
-                return token.decode() in PyUnicode_DecodeUTF8(<char *> data, length, "replace").split()
-            i += 1
-        if i - start == tl and i > start and memcmp(data + start, t, tl) == 0:
+    cdef size_t tl = len(token), at = 0, end
+    cdef const unsigned char *hit
+    while at + tl <= length:
+        hit = <const unsigned char *> memmem(data + at, length - at, t, tl)
+        if hit == NULL:
+            return False
+        end = (hit - data) + tl
+        if (hit > data and hit[-1] >= 128) or (end < length and data[end] >= 128):
+            return token.decode() in PyUnicode_DecodeUTF8(<char *> data, length, "replace").split()
+        if (hit == data or is_space(hit[-1])) and (end == length or is_space(data[end])):
             return True
+        at = (hit - data) + 1
     return False
 
 
@@ -353,27 +372,9 @@ cdef str background_url(fp_node_t *node):
 # ---------------------------------------------------------------- rich text
 
 
-cdef enum:
-    NEEDS_NEWLINE = 1
-    NEEDS_ESCAPE = 2
-
-
-cdef int text_needs(fp_node_t *node):
-    """What a text node's bytes call for: a newline, or characters to escape (& < > nbsp)."""
+cdef inline bint has_newline(fp_node_t *node):
     cdef fp_chardata_t *chars = <fp_chardata_t *> node
-    cdef const unsigned char *data = chars.data.data
-    cdef size_t i, length = chars.data.length
-    cdef int needs = 0
-    cdef unsigned char c
-    if data == NULL:
-        return 0
-    for i in range(length):
-        c = data[i]
-        if c == 10:
-            needs |= NEEDS_NEWLINE
-        elif c == 38 or c == 60 or c == 62 or (c == 0xC2 and i + 1 < length and data[i + 1] == 0xA0):
-            needs |= NEEDS_ESCAPE
-    return needs
+    return chars.data.data != NULL and memchr(chars.data.data, 10, chars.data.length) != NULL
 
 
 cdef str tidy_text(str text):
@@ -420,25 +421,35 @@ cdef int add_str(Buffer *buffer, str value) except -1:
     return add(buffer, data, length)
 
 
+cdef unsigned char ESCAPED[256]  # the bytes add_escaped stops at: & < > and 0xC2 (of U+00A0)
+ESCAPED[38] = ESCAPED[60] = ESCAPED[62] = ESCAPED[0xC2] = 1
+
+
 cdef int add_escaped(Buffer *buffer, const unsigned char *data, size_t length) except -1:
     """parse.escape_text on UTF-8 bytes: & < > and no-break spaces become entities."""
     cdef size_t i = 0, start = 0
     cdef unsigned char c
-    while i < length:
+    while True:
+        while i < length and not ESCAPED[data[i]]:
+            i += 1
+        if i >= length:
+            break
         c = data[i]
-        if c == 38 or c == 60 or c == 62 or (c == 0xC2 and i + 1 < length and data[i + 1] == 0xA0):
-            add(buffer, <const char *> data + start, i - start)
-            if c == 38:
-                add(buffer, "&amp;", 5)
-            elif c == 60:
-                add(buffer, "&lt;", 4)
-            elif c == 62:
-                add(buffer, "&gt;", 4)
-            else:
-                add(buffer, "&nbsp;", 6)
-                i += 1
-            start = i + 1
+        if c == 0xC2 and not (i + 1 < length and data[i + 1] == 0xA0):
+            i += 1  # another character of U+0080..U+00BF
+            continue
+        add(buffer, <const char *> data + start, i - start)
+        if c == 38:
+            add(buffer, "&amp;", 5)
+        elif c == 60:
+            add(buffer, "&lt;", 4)
+        elif c == 62:
+            add(buffer, "&gt;", 4)
+        else:
+            add(buffer, "&nbsp;", 6)
+            i += 1
         i += 1
+        start = i
     return add(buffer, <const char *> data + start, length - start)
 
 
@@ -446,10 +457,16 @@ cdef bint valid_utf8(const unsigned char *s, size_t n):
     """What CPython's UTF-8 decoder accepts (no overlongs, surrogates or values past U+10FFFF)."""
     cdef size_t i = 0
     cdef unsigned char c
+    cdef unsigned long long word
     while i < n:
         c = s[i]
         if c < 0x80:
             i += 1
+            while i + 8 <= n:  # the ASCII that follows, eight bytes at a time
+                memcpy(&word, s + i, 8)
+                if word & 0x8080808080808080ULL:
+                    break
+                i += 8
         elif 0xC2 <= c <= 0xDF:
             if i + 1 >= n or (s[i + 1] & 0xC0) != 0x80:
                 return False
@@ -509,7 +526,7 @@ cdef class Rich:
                 chars = <fp_chardata_t *> child
                 if chars.data.data == NULL:
                     pass
-                elif not in_pre and text_needs(child) & NEEDS_NEWLINE:
+                elif not in_pre and has_newline(child):
                     # a raw newline (re-indented copies): parse.py's whitespace markers
                     value = P_ws_newline_sub("\x00", text_of(child))
                     add_str(&self.text, value)
@@ -607,7 +624,7 @@ cdef str plain_text(fp_node_t *node):
     child = node.first_child
     if child == NULL:
         return None
-    if child.next == NULL and child.type == TEXT and not text_needs(child) & NEEDS_NEWLINE:
+    if child.next == NULL and child.type == TEXT and not has_newline(child):
         return tidy_text(text_of(child))  # a name, a title: one line of text, no markup
     return rich_text(node, P_TME).plain()
 
@@ -1417,40 +1434,21 @@ cdef enum:
 
 
 cdef int document_classes(const unsigned char *data, size_t length):
-    """Which of parse.DOCUMENT_SELECTOR's classes a class attribute holds, in one pass."""
-    cdef size_t i = 0, start, n
+    """Which of parse.DOCUMENT_SELECTOR's classes a class attribute holds."""
     cdef int flags = 0
-    cdef const unsigned char *token
-    while i < length:
-        while i < length and is_space(data[i]):
-            i += 1
-        start = i
-        while i < length and not is_space(data[i]):
-            if data[i] >= 128:  # let Python's split() decide
-                return document_classes_slowly(PyUnicode_DecodeUTF8(<char *> data, length, "replace"))
-            i += 1
-        token, n = data + start, i - start
-        if n == 19 and memcmp(token, b"tgme_widget_message", 19) == 0:
-            flags |= IS_MESSAGE
-        elif n == 17 and memcmp(token, b"tgme_channel_info", 17) == 0:
+    if token_in(data, length, b"tgme_widget_message"):
+        flags |= IS_MESSAGE
+    if contains(data, length, b"tgme_channel_"):
+        if token_in(data, length, b"tgme_channel_info"):
             flags |= IS_INFO
-        elif (n == 20 and memcmp(token, b"tgme_channel_history", 20) == 0) or (
-            n == 21 and memcmp(token, b"tme_no_messages_found", 21) == 0
-        ):
+        if token_in(data, length, b"tgme_channel_history"):
             flags |= IS_HISTORY
-        elif n == 17 and memcmp(token, b"tme_messages_more", 17) == 0:
+    if contains(data, length, b"tme_"):
+        if token_in(data, length, b"tme_no_messages_found"):
+            flags |= IS_HISTORY
+        if token_in(data, length, b"tme_messages_more"):
             flags |= IS_MORE
     return flags
-
-
-cdef int document_classes_slowly(str classes):
-    names = classes.split()
-    return (
-        (IS_MESSAGE if "tgme_widget_message" in names else 0)
-        | (IS_INFO if "tgme_channel_info" in names else 0)
-        | (IS_HISTORY if "tgme_channel_history" in names or "tme_no_messages_found" in names else 0)
-        | (IS_MORE if "tme_messages_more" in names else 0)
-    )
 
 
 def document_parts(tree):
@@ -1719,3 +1717,9 @@ def _learn_node_offset(node):
             return True
         offset += sizeof(size_t)
     return False
+
+
+def class_has(str classes, str token):
+    """token_in for a Python string (for the tests: it must agree with `token in classes.split()`)."""
+    data = classes.encode("utf-8")
+    return token_in(data, len(data), token.encode("utf-8"))

@@ -198,3 +198,13 @@ def test_invalid_utf8_reads_the_same(raw):
     fast = parse.FAST_PATH.parse_post(message)
     assert fast is not None and "\ufffd" in fast.text
     assert fast == parse.parse_post(message, [])
+
+
+@needs_fast_path
+@pytest.mark.parametrize("classes", [
+    "a b", "ab b", "b", " b ", "xb bx", "b\tc", "c\nb", "a\u00a0b", "a\u2003b c", "\u00e9b b\u00e9", "a\x1cb",
+    "a\x0bb", "bb", "", "b" * 3 + " " + "b", "a  b", "tgme_widget_message_text tgme_widget_message",
+])
+@pytest.mark.parametrize("token", ["b", "a", "tgme_widget_message"])
+def test_class_tokens_split_as_python_does(classes, token):
+    assert parse.FAST_PATH.class_has(classes, token) == (token in classes.split())
