@@ -295,14 +295,9 @@ cdef inline str text_of(fp_node_t *node):
     return PyUnicode_DecodeUTF8(<char *> chars.data.data, chars.data.length, "replace")
 
 
-cdef fp_node_t *first_with_class(fp_node_t *root, bytes token):
+cdef inline fp_node_t *first_with_class(fp_node_t *root, bytes token):
     """root.css_first("." + token): root itself included, document order."""
-    cdef fp_node_t *node = root
-    while node != NULL:
-        if has_class(node, token):
-            return node
-        node = following(node, root)
-    return NULL
+    return first_with_any_class(root, (token,))
 
 
 cdef fp_node_t *first_with_any_class(fp_node_t *root, tuple tokens):

@@ -5,6 +5,10 @@ One entry point, `parse_page(html, url)`, for both kinds of page Telegram serves
 - the channel preview, https://t.me/s/<channel> (newest page, ?before= and ?after= pages);
 - the single-post embed, https://t.me/<channel>/<id>?embed=1.
 
+This module is the reference. `scripts/_fastparse.pyx`, compiled by `make`, reads the same
+tree through lexbor's C structures for the common posts and must return exactly what this
+module returns (tests/test_parse_fast.py); `FAST_PATH` at the bottom is None without it.
+
 Pure: no network, no database, no files. Each document is parsed once with lexbor
 (selectolax); per post we run a handful of CSS queries on the post's own subtree and one
 recursive walk over its text. Everything a person can see on the page ends up in a field;

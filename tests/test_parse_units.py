@@ -259,3 +259,38 @@ def test_built_html_equals_nh3_output(fragment):
     rich = text_of(fragment)
     assert sanitise_html(rich.safe_html()) == rich.safe_html()
     assert "javascript" not in rich.safe_html() and "data:" not in rich.safe_html()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"c":-1234,"p":"7g"}', b'{ "c": -1234 }', b'{"c":1}  ', b'{"c":1}{"c":2}', b'{"a":{"b":1}}',
+        b'{"c":"12"}', b'{"c":1.5}', b'{"c":01}', b'{"k":"\\u00e9"}', b'{}', b'[{"c":1}]', b'{"c":1,}',
+    ],
+)
+def test_decode_data_view_agrees_with_json(payload):
+    """The quick read of the usual compact object gives what base64 + json.loads give."""
+    import base64
+    import json
+
+    value = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    try:
+        expected = json.loads(payload)
+    except ValueError:
+        expected = {}
+    assert decode_data_view(value) == (expected if isinstance(expected, dict) else {})
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2024-02-29T23:59:59+00:00", "2023-02-29T10:00:00+00:00", "2026-01-02 03:04:05+00:00",
+     "2026-01-02T24:00:00+00:00", "0001-01-01T00:00:00+00:00", "2026-1-02T03:04:05+00:00"],
+)
+def test_normalise_date_shortcut_agrees_with_datetime(value):
+    from datetime import datetime, timezone
+
+    try:
+        expected = datetime.fromisoformat(value).astimezone(timezone.utc).isoformat(timespec="seconds")
+    except ValueError:
+        expected = None
+    assert normalise_date(value) == expected
