@@ -211,35 +211,26 @@ cdef bint token_in(const unsigned char *data, size_t length, bytes token):
     return False
 
 
+cdef inline const unsigned char *class_attribute(fp_node_t *node, size_t *length):
+    """The class attribute's bytes, NULL for a node that is not an element or has none."""
+    length[0] = 0
+    return class_of(node, length) if node.type == ELEMENT else NULL
+
+
 cdef bint has_class(fp_node_t *node, bytes token):
-    cdef size_t length = 0
-    cdef const unsigned char *data
-    if node.type != ELEMENT:
-        return False
-    data = class_of(node, &length)
+    cdef size_t length
+    cdef const unsigned char *data = class_attribute(node, &length)
     return data != NULL and token_in(data, length, token)
 
 
 cdef bint has_any_class(fp_node_t *node, tuple tokens):
-    cdef size_t length = 0
-    cdef const unsigned char *data
-    if node.type != ELEMENT:
-        return False
-    data = class_of(node, &length)
-    if data == NULL:
-        return False
-    for token in tokens:
-        if token_in(data, length, token):
-            return True
+    cdef size_t length
+    cdef const unsigned char *data = class_attribute(node, &length)
+    if data != NULL:
+        for token in tokens:
+            if token_in(data, length, token):
+                return True
     return False
-
-
-cdef str class_text(fp_node_t *node):
-    cdef size_t length = 0
-    cdef const unsigned char *data = class_of(node, &length)
-    if data == NULL:
-        return None
-    return PyUnicode_DecodeUTF8(<char *> data, length, "replace")
 
 
 cdef str attribute(fp_node_t *node, bytes name):
@@ -796,7 +787,7 @@ cdef object media_from_nodes(fp_node_t *scope, list nodes):
         node = as_node(address)
         if inside(node, scope, REPLY_OR_PREVIEW) != NULL:
             continue
-        data = class_of(node, &length)
+        data = class_attribute(node, &length)
         kind, not_supported = remembered(MEDIA_CLASSES, data, length, P_media_class) if data != NULL \
             else P_media_class("")
         which = MEDIA_KIND.get(kind, 0)
@@ -951,11 +942,9 @@ cdef dict post_parts(fp_node_t *message):
     cdef const unsigned char *data
     parts = new_parts()
     while node != NULL:
-        if node.type == ELEMENT:
-            length = 0
-            data = class_of(node, &length)
-            if data != NULL:
-                add_part(parts, node, data, length)
+        data = class_attribute(node, &length)
+        if data != NULL:
+            add_part(parts, node, data, length)
         node = following(node, message)
     return parts
 
@@ -1463,25 +1452,21 @@ def document_parts(tree):
     cdef dict parts_of = {}
     cdef dict parts
     while node != NULL:
-        if node.type == ELEMENT:
-            length = 0
-            data = class_of(node, &length)
-            if data != NULL and found.check(node, data, length):
-                # the message block: its subtree, for both the document and its parts
-                parts = new_parts()
-                add_part(parts, node, data, length)
-                inner = following(node, node)
-                while inner != NULL:
-                    if inner.type == ELEMENT:
-                        length = 0
-                        data = class_of(inner, &length)
-                        if data != NULL:
-                            add_part(parts, inner, data, length)
-                            found.check(inner, data, length)  # (a block inside a block: parts of its own later)
-                    inner = following(inner, node)
-                parts_of[<size_t> node] = parts
-                node = skipping(node, root)
-                continue
+        data = class_attribute(node, &length)
+        if data != NULL and found.check(node, data, length):
+            # the message block: its subtree, for both the document and its parts
+            parts = new_parts()
+            add_part(parts, node, data, length)
+            inner = following(node, node)
+            while inner != NULL:
+                data = class_attribute(inner, &length)
+                if data != NULL:
+                    add_part(parts, inner, data, length)
+                    found.check(inner, data, length)  # (a block inside a block: parts of its own later)
+                inner = following(inner, node)
+            parts_of[<size_t> node] = parts
+            node = skipping(node, root)
+            continue
         node = following(node, root)
     return found.messages, found.info, found.history, found.more_links, parts_of
 
