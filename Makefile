@@ -4,44 +4,43 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8001
 
-.PHONY: serve build test bench clean fast-parser
+.PHONY: serve build test bench clean
 
-# The parser's compiled fast path. Optional: without a C compiler the build says so and
-# scripts/parse.py alone gives the same records, more slowly.
-FAST_PARSER := scripts/_fastparse$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-
-$(BIN)/activate: requirements.txt requirements-dev.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $(BIN)/activate
 
-# Crawl the channels of channels.yml (or, where t.me cannot be reached, the fake
-# Telegram's demo channel), build telegram.db, and serve it with Datasette.
-serve: build
-	$(BIN)/datasette serve --immutable telegram.db \
-		--metadata build/metadata.json --plugins-dir plugins --template-dir templates \
-		--setting sql_time_limit_ms 3000 --setting max_returned_rows 1000 --setting suggest_facets off \
-		--host 127.0.0.1 --port $(PORT)
+# What running needs: the pinned requirements and the project itself (editable, so the
+# command and the site's plugins are this checkout).
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	touch $@
 
-$(FAST_PARSER): scripts/_fastparse.pyx $(BIN)/activate
-	$(BIN)/python -m scripts build-parser
+# What testing needs on top (pytest, playwright, actionlint).
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
 
-fast-parser: $(FAST_PARSER)
+# Crawl the channels of channels.yml into telegram.db (or, where t.me cannot be reached,
+# the fake Telegram's demo channels into demo/telegram.db) and serve it with Datasette.
+# `python -m` from the checkout, so that the demo's fake Telegram (devtools/) is found.
+serve: $(VENV)/.installed
+	$(BIN)/python -m telegram_datasette serve --port $(PORT)
 
-build: $(BIN)/activate $(FAST_PARSER)
-	$(BIN)/python -m scripts build
+build: $(VENV)/.installed
+	$(BIN)/python -m telegram_datasette build
 
-test: $(BIN)/activate $(FAST_PARSER)
-	$(BIN)/python -m pytest -q
+# -rs: the reason for every skipped test.
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -rs
 
 # Benchmarks print figures (speed and memory targets live here, not in tests).
-bench: $(BIN)/activate $(FAST_PARSER)
-	$(BIN)/pip install --quiet -r bench/requirements.txt
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/rebuild.py
 	$(BIN)/python bench/crawl.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/serve.py
 
 clean:
-	rm -rf build telegram.db* archive.db*
+	rm -rf build demo telegram.db* archive.db*

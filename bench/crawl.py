@@ -25,18 +25,18 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.archive import open_archive  # noqa: E402
-from scripts.build import finish  # noqa: E402
-from scripts.crawl import crawl, load_config  # noqa: E402
-from scripts.fake_telegram import PAGE_IDS  # noqa: E402
-from scripts.store import open_db  # noqa: E402
+from telegram_datasette.archive import open_archive  # noqa: E402
+from telegram_datasette.build import finish  # noqa: E402
+from telegram_datasette.crawl import crawl, load_config  # noqa: E402
+from devtools.fake_telegram import PAGE_IDS  # noqa: E402
+from telegram_datasette.store import open_db  # noqa: E402
 
 CHANNEL = "bench_channel"
 
 
 def start_fake(posts: int):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts", "fake-telegram", "--port", "0", "--channel", f"{CHANNEL}:{posts}"],
+        [sys.executable, "-m", "devtools", "fake-telegram", "--port", "0", "--channel", f"{CHANNEL}:{posts}"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
     first = proc.stdout.readline()

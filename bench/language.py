@@ -85,7 +85,7 @@ def py3langid():
 
 
 def pipeline():
-    from scripts.search import detect_language
+    from telegram_datasette.search import detect_language
 
     return detect_language
 

@@ -185,8 +185,8 @@ def size_mb(path: Path) -> float:
 
 def build_plain(path: Path, count: int) -> float:
     """posts rows only (the store's schema, without the search index)."""
-    from scripts.search import PENDING_TABLE, STEMS_TABLE, _triggers
-    from scripts.store import open_db
+    from telegram_datasette.search import PENDING_TABLE, STEMS_TABLE, _triggers
+    from telegram_datasette.store import open_db
 
     db = open_db(path)
     for name in _triggers():
@@ -208,8 +208,8 @@ def build_plain(path: Path, count: int) -> float:
 
 
 def build_index(path: Path) -> float:
-    from scripts.search import index_posts
-    from scripts.store import open_db
+    from telegram_datasette.search import index_posts
+    from telegram_datasette.store import open_db
 
     started = time.perf_counter()
     db = open_db(path)  # creates the index and queues every post
@@ -273,7 +273,7 @@ def measure(base: str, paths: list[str]) -> tuple[float, float, int]:
 
 
 def serve(path: Path, workdir: Path):
-    from scripts.build import write_metadata
+    from telegram_datasette.build import write_metadata
 
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import free_port, serve_command, wait_for_http

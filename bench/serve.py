@@ -66,8 +66,8 @@ DOMAINS = ["mid.ru", "regjeringen.no", "tass.ru", "nrk.no", "kremlin.ru", "youtu
 def build_database(path: Path, n_posts: int) -> None:
     import sqlite_utils
 
-    from scripts.places import ensure_places_tables
-    from scripts.store import ensure_schema
+    from telegram_datasette.places import ensure_places_tables
+    from telegram_datasette.store import ensure_schema
 
     tmp = path.with_suffix(".building")
     if tmp.exists():
@@ -128,7 +128,7 @@ def build_database(path: Path, n_posts: int) -> None:
     print()
     db.conn.commit()
     print("  indexing for search (scripts.search.index_posts: language detection and stemming)...", flush=True)
-    from scripts.search import index_posts
+    from telegram_datasette.search import index_posts
 
     # Places extraction (about 6 ms a post) is left out of the bench database.
     index_posts(db)
@@ -143,7 +143,7 @@ def ensure_indexes(path: Path) -> None:
     (what ensure_schema does when the project opens a database)."""
     import sqlite_utils
 
-    from scripts.store import INDEXES
+    from telegram_datasette.store import INDEXES
 
     db = sqlite_utils.Database(path)
     names = "select name from sqlite_master where type = 'index'"
@@ -252,7 +252,7 @@ def main() -> None:
         build_database(DB, args.posts)
         stamp.write_text(str(args.posts))
     ensure_indexes(DB)
-    from scripts.build import write_metadata
+    from telegram_datasette.build import write_metadata
 
     metadata_json = CACHE / "metadata.json"
     write_metadata(metadata_json, demo=False)

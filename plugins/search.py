@@ -27,20 +27,15 @@
 """
 
 import re
-import sys
 from collections import OrderedDict
-from pathlib import Path
 
 from urllib.parse import parse_qsl
 
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `datasette serve --plugins-dir plugins` from anywhere
-    sys.path.insert(0, str(ROOT))
-
-from scripts.search import FTS_TABLE, PENDING_TABLE, STEMS_TABLE, fts_query  # noqa: E402
+from telegram_datasette.schema import FTS_TABLE, QUEUE_TABLE, STEMS_TABLE
+from telegram_datasette.search import fts_query
 
 
 MMAP_SIZE = 2**31 - 2**16  # SQLite's default ceiling (SQLITE_MAX_MMAP_SIZE); larger is capped
@@ -145,10 +140,10 @@ class FastSearch:
         if db.is_mutable or db.is_memory:
             return
         present = {r[0] for r in await db.execute(
-            "select name from sqlite_master where name in (?, ?)", [STEMS_TABLE, PENDING_TABLE])}
-        if present != {STEMS_TABLE, PENDING_TABLE}:  # no stemmed index: nothing to speed up
+            "select name from sqlite_master where name in (?, ?)", [STEMS_TABLE, QUEUE_TABLE])}
+        if present != {STEMS_TABLE, QUEUE_TABLE}:  # no stemmed index: nothing to speed up
             return
-        if (await db.execute(f"select exists(select 1 from [{PENDING_TABLE}])")).first()[0]:
+        if (await db.execute(f"select exists(select 1 from [{QUEUE_TABLE}])")).first()[0]:
             return  # posts waiting to be indexed: the index's count could differ
         date_index = None
         for index in await db.execute("select name from pragma_index_list('posts')"):

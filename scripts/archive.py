@@ -1,6 +1,6 @@
 """archive.db: every fetched or imported page, compressed, the dataset's source of truth.
 
-`telegram.db` can always be rebuilt from it with no network (`python -m scripts rebuild`).
+`telegram.db` can always be rebuilt from it with no network (`telegram-datasette rebuild`; its tables are in scripts/schema.py).
 Bodies are stored once per distinct sha256, since refresh crawls fetch many
 unchanged pages again.
 """
@@ -9,28 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from pathlib import Path
 from typing import Iterator
 
 import sqlite_utils
-
-
-def open_archive(path: Path | str) -> sqlite_utils.Database:
-    db = sqlite_utils.Database(path)
-    db.enable_wal()
-    db["bodies"].create(
-        {"sha256": str, "bytes": int, "content": bytes}, pk="sha256", if_not_exists=True
-    )
-    db["fetches"].create(
-        {
-            "id": int, "url": str, "final_url": str, "fetched_at": str, "status": int,
-            "sha256": str, "bytes": int, "duration_ms": int, "channel": str, "source": str,
-        },
-        pk="id",
-        if_not_exists=True,
-    )
-    db["fetches"].create_index(["channel", "fetched_at"], if_not_exists=True)
-    return db
 
 
 def archive_page(

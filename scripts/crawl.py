@@ -17,29 +17,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import sqlite_utils
-import yaml
 
 from .archive import archive_page
 from .fetch import Fetcher, FetchFailed
-from .model import NotTelegramPage, Page
-from .parse import parse_page
-from .pipeline import layout_problem, store_fetch
+from .model import Page
+from .pipeline import read_page, store_fetch
 from .store import record_problem, utc_now
 
 log = logging.getLogger("scripts")
-
-DEFAULTS = {
-    "channels": ["RusEmbNo"],
-    "base_url": "https://t.me",
-    "requests_per_second": 1.0,
-    "refresh_days": 7,
-    "timeout_seconds": 30,
-    "max_retries": 5,
-}
 
 # A truncated body is fetched again this many times before we keep what it has.
 TRUNCATED_RETRIES = 2
@@ -73,25 +61,6 @@ class ChannelResult:
     @property
     def failed(self) -> bool:
         return self.error is not None and not self.unavailable
-
-
-def load_config(path: Path | None) -> dict:
-    config = dict(DEFAULTS)
-    if path is not None and path.exists():
-        config.update(yaml.safe_load(path.read_text()) or {})
-    config["channels"] = [str(c).lstrip("@") for c in config["channels"]]
-    return config
-
-
-def ensure_state(db: sqlite_utils.Database) -> None:
-    db["crawl_state"].create(
-        {
-            "channel": str, "high_id": int, "low_id": int, "backfill_complete": int,
-            "updated_at": str,
-        },
-        pk="channel",
-        if_not_exists=True,
-    )
 
 
 def get_state(db: sqlite_utils.Database, channel: str) -> dict:
@@ -158,7 +127,6 @@ class ChannelCrawler:
         self.seen_urls: set[str] = set()
 
     def run(self) -> ChannelResult:
-        ensure_state(self.db)
         self.requests_before, self.retries_before = self.fetcher.stats.requests, self.fetcher.stats.retries
         try:
             self.crawl()
@@ -282,21 +250,18 @@ class ChannelCrawler:
             if response.status != 200:
                 store_fetch(self.db, fetch, response.body)
                 raise FetchFailed(f"{self.name}: {url} answered HTTP {response.status}")
-            try:
-                page = parse_page(response.body, url=url)
-                problem = layout_problem(page, response.body, url)
-            except NotTelegramPage as error:
-                page, problem = None, str(error)
-            if problem:
-                store_fetch(self.db, fetch, response.body, page)  # records the problem only
+            reading = read_page(response.body, url)
+            if reading.problem:
+                store_fetch(self.db, fetch, response.body, reading)  # records the problem only
                 raise LayoutChanged(
-                    f"{self.name}: {url}: {problem}; nothing from this page was stored "
+                    f"{self.name}: {url}: {reading.problem}; nothing from this page was stored "
                     f"(the page is kept in the archive, fetch {fetch['id']})"
                 )
+            page = reading.page
             if page.complete or attempt == TRUNCATED_RETRIES:
                 break
             log.info("%s: %s came back truncated, fetching it again", self.name, url)
-        outcome = store_fetch(self.db, fetch, response.body, page)
+        outcome = store_fetch(self.db, fetch, response.body, reading)
         self.count(outcome.summary)
         self.result.problems.extend(outcome.problems)
         for problem in outcome.problems:
@@ -339,3 +304,25 @@ def crawl(
         if own_fetcher:
             fetcher.close()
     return results
+
+
+def run_crawl(channels: list[str], db: sqlite_utils.Database, adb: sqlite_utils.Database, config: dict,
+              echo=print) -> int:
+    """The crawl as `crawl` and `build` run it: progress, a summary table, the derive
+    step, and an honest exit status (1 when any channel could not be read in full,
+    after storing all the others)."""
+    from .derive import derive
+    from .progress import CrawlProgress, summary_table
+
+    with CrawlProgress() as progress:
+        results = crawl(channels, db, adb, config, report=progress.report)
+    progress.console.print(summary_table(results))
+    derive(db)
+    bad = [r for r in results if r.error]
+    for result in bad:
+        echo(f"{'MISSING' if result.unavailable else 'FAILED'} {result.error}")
+    if bad:
+        echo(f"crawl incomplete: {len(bad)} of {len(results)} channels could not be read "
+             f"({', '.join(r.channel for r in bad)}); the others were stored")
+        return 1
+    return 0

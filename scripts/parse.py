@@ -5,10 +5,6 @@ One entry point, `parse_page(html, url)`, for both kinds of page Telegram serves
 - the channel preview, https://t.me/s/<channel> (newest page, ?before= and ?after= pages);
 - the single-post embed, https://t.me/<channel>/<id>?embed=1.
 
-This module is the reference. `scripts/_fastparse.pyx`, compiled by `make`, reads the same
-tree through lexbor's C structures for the common posts and must return exactly what this
-module returns (tests/test_parse_fast.py); `FAST_PATH` at the bottom is None without it.
-
 Pure: no network, no database, no files. Each document is parsed once with lexbor
 (selectolax); per post we run a handful of CSS queries on the post's own subtree and one
 recursive walk over its text. Everything a person can see on the page ends up in a field;
@@ -51,7 +47,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import nh3
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
-from scripts.model import (
+from telegram_datasette.model import (
     Channel,
     Count,
     Link,
@@ -1185,31 +1181,25 @@ def parse_page(html: str | bytes, url: str | None = None) -> Page:
         raise NotTelegramPage(describe_other_page(tree))
     # Without mutation events: the tree as written (the same for t.me pages, a little faster).
     tree = LexborHTMLParser(data, options=LexborDocumentOptions.WO_EVENTS)
-    fast = FAST_PATH
-    if fast is not None:
-        messages, info, history, more_links, parts_of = fast.document_parts(tree)
-    else:
-        messages, info, history, more_links = document_parts(tree)
+    messages, info, history, more_links = document_parts(tree)
     if not messages and info is None and history is None:
         raise NotTelegramPage(describe_other_page(tree))
 
     body = tree.body
     body_classes = (body.attributes.get("class") or "").split() if body is not None else []
     page = Page(channel=None, is_embed="body_widget_post" in body_classes or bool(url and "embed=1" in url))
-    pagination(more_links, (fast or _THIS).head_links(tree.head), page)
+    pagination(more_links, head_links(tree.head), page)
     truncated = looks_truncated(text)
 
     for message in messages:
-        post = fast.parse_post(message, parts_of) if fast is not None else None
-        if post is None:  # no fast path, or a post it leaves to the code above
-            # The message's parts come from one query, which also finds an error block.
-            parts = post_parts(message)
-            if "tgme_widget_message_error" in parts or has_class(message, "err_message"):
-                page.not_found = True
-                continue
-            post = parse_post(message, page.problems, parts)
-            if post is None:
-                continue
+        # The message's parts come from one query, which also finds an error block.
+        parts = post_parts(message)
+        if "tgme_widget_message_error" in parts or has_class(message, "err_message"):
+            page.not_found = True
+            continue
+        post = parse_post(message, page.problems, parts)
+        if post is None:
+            continue
         if post.date is None:
             if truncated and message.mem_id == messages[-1].mem_id:
                 # The document stops inside this block: what we read is incomplete.
@@ -1239,7 +1229,7 @@ def parse_page(html: str | bytes, url: str | None = None) -> Page:
         if main is not None:
             username = main.attributes.get("data-url", "").strip("/") or None
     if info is not None:
-        page.channel = (fast or _THIS).parse_channel_info(info, username)
+        page.channel = parse_channel_info(info, username)
     elif messages and username:
         first = next((m for m in messages if m.attributes.get("data-post")), None)
         page.channel = channel_from_message(first, username) if first is not None else Channel(username=username)
@@ -1250,23 +1240,3 @@ def parse_page(html: str | bytes, url: str | None = None) -> Page:
     if page.not_found:
         page.posts = []
     return page
-
-
-# The compiled fast path (scripts/_fastparse.pyx, built by `make`): the same records for
-# the common posts, several times faster. Without it (not built, or its self-check
-# fails, or TME_PURE_PYTHON is set) everything above is used on its own.
-def _load_fast_path():
-    if os.environ.get("TME_PURE_PYTHON"):
-        return None
-    try:
-        from scripts import _fastparse
-
-        return _fastparse if _fastparse.ready(sys.modules[__name__]) else None
-    except ImportError:  # not built
-        return None
-    except Exception:  # noqa: BLE001 - built for a layout it does not find: stay on the reference path
-        return None
-
-
-_THIS = sys.modules[__name__]  # the reference implementations, when FAST_PATH is None
-FAST_PATH = _load_fast_path()

@@ -1,4 +1,7 @@
-"""One page in: archive it, parse it, store it. Shared by import, crawl and rebuild."""
+"""One page in: read it once (parse, and check it can be trusted), then store what it holds.
+
+Shared by crawl, import and rebuild. Reading is pure; storing writes telegram.db.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +16,29 @@ from .store import mark_deleted, record_problem, save_page
 
 
 @dataclass
+class Reading:
+    page: Page | None
+    problem: str | None = None  # why nothing from the page may be stored
+
+
+def read_page(body: bytes, url: str) -> Reading:
+    """Parse a page and say whether it can be trusted (pure)."""
+    try:
+        page = parse_page(body, url=url)
+    except NotTelegramPage as error:
+        return Reading(None, str(error))
+    return Reading(page, layout_problem(page, body, url))
+
+
+@dataclass
 class Outcome:
     page: Page | None
     summary: dict = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
-def store_fetch(db: sqlite_utils.Database, fetch: dict, body: bytes, page: Page | None = None) -> Outcome:
-    """Parse an archived fetch and store it in telegram.db.
+def store_fetch(db: sqlite_utils.Database, fetch: dict, body: bytes, reading: Reading | None = None) -> Outcome:
+    """Store an archived fetch in telegram.db, reading its body unless `reading` is given.
 
     `fetch` is an archive fetch row (id, url, fetched_at, status, sha256, ...). Bad
     input never raises: it is recorded in `problems` (the body stays in the archive)
@@ -44,12 +62,9 @@ def store_fetch(db: sqlite_utils.Database, fetch: dict, body: bytes, page: Page 
         with db.atomic():
             db["fetches"].upsert({**citation, "posts": 0, "problems": None}, pk="id")
         return Outcome(None, {"posts": 0}, [])
-    try:
-        if page is None:
-            page = parse_page(body, url=fetch.get("final_url") or fetch["url"])
-        broken = layout_problem(page, body, fetch["url"])
-    except NotTelegramPage as error:
-        broken = str(error)
+    if reading is None:
+        reading = read_page(body, fetch.get("final_url") or fetch["url"])
+    page, broken = reading.page, reading.problem
     if broken:
         # Nothing from a page we cannot trust is written; the body stays archived.
         message = f"{source}: {broken}"

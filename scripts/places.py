@@ -33,26 +33,20 @@ missing one; precision is tested on tests/places_labelled.yml):
    not the city of Vladimir); a span that is not in the gazetteer (a region, a street)
    gives no row rather than a guess.
 
-Incremental: `place_scans` remembers the text digest and child digest each post had when
-it was scanned; only posts new or changed since then are scanned again.
+Incremental: the derive step (scripts/derive.py) hands over the posts queued as changed;
+`place_scans` remembers a digest of what was read of each post (`scan_digest`), so a post
+re-observed unchanged is not scanned again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-PLACES_SCHEMA = {
-    "channel": str, "post_id": int, "position": int, "name": str, "matched_text": str,
-    "country_code": str, "latitude": float, "longitude": float, "kind": str,
-    "source": str, "method": str, "geonameid": int, "popup": str,
-}
-PLACES_PK = ("channel", "post_id", "position")
-SCANS_SCHEMA = {"channel": str, "post_id": int, "text_sha256": str, "children_sha256": str}
 
 LATIN_MIN_POPULATION = 100_000  # in Latin script, smaller towns abroad are more often words
 ALTNAME_MIN_POPULATION = 500_000
@@ -366,7 +360,6 @@ def lemma(word: str, morph) -> list[str]:
 # one text at a time); russian_mentions takes them from here when they are ready.
 _PREFETCHED_SPANS: dict[str, list[tuple[int, int, str]]] = {}
 NER_BATCH = 32
-SCAN_BATCH = 512  # posts per transaction of the places step
 
 
 def prefetch_ner(texts) -> None:
@@ -455,39 +448,42 @@ def find_mentions(text: str | None) -> list[Mention]:
 # ------------------------------------------------------------------ the database step
 
 
-def ensure_places_tables(db) -> None:
-    if not db["places"].exists():
-        db["places"].create(PLACES_SCHEMA, pk=PLACES_PK, not_null=set(PLACES_PK))
-        db["places"].create_index(["name"], if_not_exists=True)
-        db["places"].create_index(["country_code"], if_not_exists=True)
-    else:
-        missing = {c: t for c, t in PLACES_SCHEMA.items() if c not in db["places"].columns_dict}
-        for column, column_type in missing.items():
-            db["places"].add_column(column, column_type)
-    if not db["place_scans"].exists():
-        db["place_scans"].create(SCANS_SCHEMA, pk=("channel", "post_id"))
+def locations(db, channel: str, post_id: int) -> list[dict]:
+    return [dict(r) for r in db.query(
+        "select position, title, latitude, longitude from media where channel = ? and post_id = ? "
+        "and kind = 'location' and latitude is not null and longitude is not null order by position",
+        [channel, post_id],
+    )]
 
 
-def posts_to_scan(db) -> list[dict]:
-    sql = """
-    select p.channel, p.id, p.text, p.link_preview_title, p.text_sha256, p.children_sha256
-    from posts p left join place_scans s on s.channel = p.channel and s.post_id = p.id
-    where s.post_id is null
-       or s.text_sha256 is not p.text_sha256
-       or s.children_sha256 is not p.children_sha256
-    """
-    return [dict(r) for r in db.query(sql)]
+def scan_digest(post: dict, post_locations: list[dict]) -> str:
+    """What the places step reads of a post: its text, link preview title and locations."""
+    parts = [post["text"] or "", post["link_preview_title"] or "", json.dumps(post_locations, sort_keys=True)]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def posts_to_scan(db, rowids: list[int]) -> list[dict]:
+    """Of these queued posts, those whose text, link preview title or locations changed
+    since their last scan (each with its `digest` and `locations`)."""
+    marks = ",".join("?" * len(rowids))
+    todo = []
+    for post in db.query(
+        f"select p.channel, p.id, p.text, p.link_preview_title, s.digest as scanned from posts p "
+        f"left join place_scans s on s.channel = p.channel and s.post_id = p.id where p.rowid in ({marks})",
+        rowids,
+    ):
+        post["locations"] = locations(db, post["channel"], post["id"])
+        post["digest"] = scan_digest(post, post["locations"])
+        if post.pop("scanned") != post["digest"]:
+            todo.append(post)
+    return todo
 
 
 def place_rows(db, post: dict) -> list[dict]:
     """The `places` rows of one post: location media first, then text mentions."""
     key = {"channel": post["channel"], "post_id": post["id"]}
     rows = []
-    for media in db.query(
-        "select position, title, latitude, longitude from media where channel = ? and post_id = ? "
-        "and kind = 'location' and latitude is not null and longitude is not null order by position",
-        [post["channel"], post["id"]],
-    ):
+    for media in post["locations"]:
         rows.append({
             **key, "name": media["title"] or "Location", "matched_text": None, "country_code": None,
             "latitude": media["latitude"], "longitude": media["longitude"], "kind": "location",
@@ -519,27 +515,23 @@ def popup(row: dict) -> str:
     }, ensure_ascii=False)
 
 
-def extract_places(db) -> int:
-    """Derive step (scripts.build.finish): rescan new and changed posts. Returns how many."""
-    if not db["posts"].exists():
+def update_places(db, rowids: list[int]) -> int:
+    """The derive step's part (scripts/derive.py): rescan these queued posts where they
+    changed, in the caller's transaction. Returns how many were scanned."""
+    todo = posts_to_scan(db, rowids)
+    if not todo:
         return 0
-    ensure_places_tables(db)
-    todo = posts_to_scan(db)
-    for start in range(0, len(todo), SCAN_BATCH):
-        batch = todo[start:start + SCAN_BATCH]
-        prefetch_ner(post[source] for post in batch for source in ("text", "link_preview_title"))
-        rows = [row for post in batch for row in place_rows(db, post)]
-        with db.atomic():  # one batch of posts: their old places out, new ones in
-            db.conn.executemany(
-                "delete from places where channel = ? and post_id = ?",
-                [(post["channel"], post["id"]) for post in batch],
-            )
-            if rows:
-                db["places"].insert_all(rows, pk=PLACES_PK)
-            db["place_scans"].upsert_all(
-                [{"channel": post["channel"], "post_id": post["id"], "text_sha256": post["text_sha256"],
-                  "children_sha256": post["children_sha256"]} for post in batch],
-                pk=("channel", "post_id"),
-            )
+    prefetch_ner(post[source] for post in todo for source in ("text", "link_preview_title"))
+    rows = [row for post in todo for row in place_rows(db, post)]
+    db.conn.executemany(
+        "delete from places where channel = ? and post_id = ?",
+        [(post["channel"], post["id"]) for post in todo],
+    )
+    if rows:
+        db["places"].insert_all(rows)
+    db["place_scans"].upsert_all(
+        [{"channel": post["channel"], "post_id": post["id"], "digest": post["digest"]} for post in todo],
+        pk=("channel", "post_id"),
+    )
     _PREFETCHED_SPANS.clear()
     return len(todo)

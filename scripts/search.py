@@ -15,15 +15,12 @@ original columns: FTS5's own `snippet()` and `highlight()` therefore read and
 mark the ORIGINAL text. The `text` column's index also holds, after the text's
 own stems, the stems of the post's poll question and document titles.
 
-Keeping it current without the store knowing: plain SQL triggers (portable, no
-Python functions, so the published file stays writable in any SQLite) queue
-the rowid of every post inserted, changed in an indexed column, or deleted, and
-of every post whose media change, in `posts_fts_pending`. `index_posts(db)`
-(run by `scripts.build.finish` after each crawl, import and rebuild) detects the
-language of the queued posts, writes `posts.language` ('ru', 'en', 'no' or
-'other') and replaces their index rows. The stems written for each post are
-kept, compressed, in `posts_fts_stems`, because an external-content FTS5 row can
-only be removed by repeating what was indexed.
+Keeping it current without the store knowing: the index, its triggers and its
+queue are created in scripts/schema.py; the derive step (scripts/derive.py) hands
+each batch of queued posts to `index_batch`, which detects their language, writes
+`posts.language` ('ru', 'en', 'no' or 'other') and replaces their index rows. The
+stems written for each post are kept, compressed, in `posts_fts_stems`, because an
+external-content FTS5 row can only be removed by repeating what was indexed.
 """
 
 from __future__ import annotations
@@ -38,17 +35,13 @@ import zlib
 
 import Stemmer
 
-FTS_TABLE = "posts_fts"
-# Indexed columns of `posts` (the external content); poll questions and
-# document titles are appended to the `text` column's index.
-FTS_COLUMNS = ["text", "link_preview_title", "link_preview_description", "forwarded_from_name"]
-TOKENIZE = "unicode61 remove_diacritics 2"
+from .schema import FTS_COLUMNS, FTS_TABLE, QUEUE_TABLE, STEMS_TABLE, TOKENIZE
+
 LANGUAGES = ("ru", "en", "no", "other")
-STEMS_TABLE = "posts_fts_stems"
-PENDING_TABLE = "posts_fts_pending"
 # A query that matches nothing (an empty MATCH is an error in FTS5).
 MATCH_NOTHING = '""'
-# Bumped when the way stems are made changes: every post is then re-indexed.
+# Part of each post's digest: bump it (with a migration that queues every post) when
+# the way stems are made changes, and every post is re-indexed.
 INDEX_VERSION = "1"
 
 
@@ -356,67 +349,6 @@ def _expression(item) -> str | None:
 # --- the index -----------------------------------------------------------------
 
 
-def _triggers() -> dict[str, str]:
-    queue = f"insert or ignore into [{PENDING_TABLE}] (rowid)"
-    columns = ", ".join(f"[{c}]" for c in FTS_COLUMNS)
-    media_post = "select rowid from posts where channel = {0}.channel and id = {0}.post_id"
-    return {
-        "posts_search_ai": f"after insert on posts begin {queue} values (new.rowid); end",
-        "posts_search_au": f"after update of {columns} on posts begin {queue} values (new.rowid); end",
-        "posts_search_ad": f"after delete on posts begin {queue} values (old.rowid); end",
-        "media_search_ai": f"after insert on media begin {queue} {media_post.format('new')}; end",
-        "media_search_ad": f"after delete on media begin {queue} {media_post.format('old')}; end",
-        "media_search_au": f"after update of title, poll_question on media begin {queue} {media_post.format('new')}; end",
-    }
-
-
-def fts_create_sql() -> str:
-    columns = ", ".join(f"[{c}]" for c in FTS_COLUMNS)
-    return f"CREATE VIRTUAL TABLE [{FTS_TABLE}] USING FTS5 ({columns}, tokenize='{TOKENIZE}', content=[posts])"
-
-
-def ensure_search_schema(db) -> None:
-    """Create (or migrate to) the stemmed index, its bookkeeping tables and triggers.
-
-    Cheap when everything is in place. An index made another way (such as
-    sqlite-utils' unstemmed enable_fts) is replaced and every post queued.
-    """
-    conn = db.conn
-    existing = dict(conn.execute("select name, sql from sqlite_master where type in ('table', 'trigger')").fetchall())
-    triggers = _triggers()
-    current = existing.get(FTS_TABLE) == fts_create_sql() and STEMS_TABLE in existing and all(
-        name in existing for name in triggers
-    )
-    if current and _index_version(conn) == INDEX_VERSION:
-        return
-    with db.atomic():
-        for name in ("posts_ai", "posts_ad", "posts_au", *triggers):  # sqlite-utils' FTS triggers too
-            conn.execute(f"drop trigger if exists [{name}]")
-        for name in (FTS_TABLE, STEMS_TABLE, PENDING_TABLE):
-            conn.execute(f"drop table if exists [{name}]")
-        conn.execute(fts_create_sql())
-        conn.execute(
-            f"create table [{STEMS_TABLE}] (rowid integer primary key, channel text, post_id integer, "
-            "language text, digest text, stems blob)"
-        )
-        conn.execute(f"create table [{PENDING_TABLE}] (rowid integer primary key)")
-        conn.execute(f"insert into [{FTS_TABLE}]([{FTS_TABLE}], rank) values ('rank', 'bm25(10.0, 3.0, 2.0, 1.0)')")
-        for name, body in triggers.items():
-            conn.execute(f"create trigger [{name}] {body}")
-        conn.execute(f"insert into [{PENDING_TABLE}] (rowid) select rowid from posts")
-        conn.execute(f"create table if not exists [{STEMS_TABLE}_version] (version text)")
-        conn.execute(f"delete from [{STEMS_TABLE}_version]")
-        conn.execute(f"insert into [{STEMS_TABLE}_version] values (?)", [INDEX_VERSION])
-
-
-def _index_version(conn) -> str | None:
-    try:
-        row = conn.execute(f"select version from [{STEMS_TABLE}_version]").fetchone()
-    except sqlite3.OperationalError:
-        return None
-    return row[0] if row else None
-
-
 def language_source(post: dict, extra: list[str]) -> str:
     """The text a post's language is detected from: its text, or else what it shows."""
     return post.get("text") or " ".join(
@@ -444,33 +376,14 @@ def post_document(post: dict, extra: list[str], language: str) -> list[str]:
 OPTIMIZE_AFTER = 20_000
 
 
-def index_posts(db, batch_size: int = 2000, optimize_after: int = OPTIMIZE_AFTER) -> int:
-    """Index the queued posts (new, changed, deleted). Returns how many were queued."""
-    ensure_search_schema(db)
-    conn = db.conn
-    with db.atomic():
-        _requeue_moved_rows(conn)
-    done = 0
-    while True:
-        rowids = [r[0] for r in conn.execute(f"select rowid from [{PENDING_TABLE}] order by rowid limit ?", [batch_size])]
-        if not rowids:
-            break
-        with db.atomic():
-            _index_batch(conn, rowids)
-            conn.executemany(f"delete from [{PENDING_TABLE}] where rowid = ?", [(r,) for r in rowids])
-        done += len(rowids)
-    if done and done >= optimize_after:
-        optimize_index(db)
-    return done
-
-
 def optimize_index(db) -> None:
     """Merge the full-text index into a single segment (FTS5 'optimize')."""
     with db.atomic():
         db.conn.execute(f"insert into [{FTS_TABLE}]([{FTS_TABLE}]) values ('optimize')")
 
 
-def _index_batch(conn, rowids: list[int]) -> None:
+def index_batch(conn, rowids: list[int]) -> None:
+    """Language and index rows of these posts (rowids of `posts`; gone ones are removed)."""
     marks = ",".join("?" * len(rowids))
     columns = ", ".join(f"[{c}]" for c in FTS_COLUMNS)
     posts = {
@@ -523,16 +436,16 @@ def _index_batch(conn, rowids: list[int]) -> None:
             conn.execute("update posts set language = ? where rowid = ?", [language, rowid])
 
 
-def _requeue_moved_rows(conn) -> None:
+def requeue_moved_rows(conn) -> None:
     """Queue posts whose rowid no longer matches what was indexed (after a VACUUM
     that renumbered rows), and posts that are not indexed at all."""
     conn.execute(
-        f"insert or ignore into [{PENDING_TABLE}] (rowid) "
+        f"insert or ignore into [{QUEUE_TABLE}] (rowid) "
         f"select s.rowid from [{STEMS_TABLE}] s left join posts p on p.rowid = s.rowid "
         "where p.channel is not s.channel or p.id is not s.post_id"
     )
     conn.execute(
-        f"insert or ignore into [{PENDING_TABLE}] (rowid) "
+        f"insert or ignore into [{QUEUE_TABLE}] (rowid) "
         f"select p.rowid from posts p left join [{STEMS_TABLE}] s on s.rowid = p.rowid where s.rowid is null"
     )
 

@@ -1,14 +1,15 @@
-"""The scheduled update, one command per step: restore, check, export, publish, summary.
+"""The scheduled update, one command per step: restore, check, export, summary (and
+`crawl`, `publish` of their own modules).
 
 `.github/workflows/update.yml` runs these commands (and `crawl`) and nothing of substance
 besides, so what the schedule does can be played locally and in the tests:
 
-    python -m scripts restore --data-dir data --before-dir before --release-repo OWNER/REPO
-    python -m scripts crawl --db data/telegram.db --archive data/archive.db
-    python -m scripts check --before before --db data/telegram.db --archive data/archive.db
-    python -m scripts export --db data/telegram.db --archive data/archive.db --out export
-    python -m scripts publish --target fly --db export/telegram.db
-    python -m scripts summary --before before --db data/telegram.db
+    telegram-datasette restore --data-dir data --before-dir before --release-repo OWNER/REPO
+    telegram-datasette crawl --db data/telegram.db --archive data/archive.db
+    telegram-datasette check --before before --db data/telegram.db --archive data/archive.db
+    telegram-datasette export --db data/telegram.db --archive data/archive.db --out export
+    telegram-datasette publish --target fly --db export/telegram.db
+    telegram-datasette summary --before before --db data/telegram.db
 
 History lives in the databases themselves (versions, snapshots, deletions), so every run
 must start from everything the previous runs saw: `restore` fetches the previous
@@ -38,12 +39,11 @@ from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parent.parent
+from .schema import archive_beside
+from .publish import SERVE_SETTINGS, TEMPLATES, site_metadata
+
 DATABASES = ("telegram.db", "archive.db")
 SQLITE_MAGIC = b"SQLite format 3\x00"
-
-# The same serve options as the Makefile's `serve` target (a test keeps them in step).
-SERVE_SETTINGS = {"sql_time_limit_ms": "3000", "max_returned_rows": "1000", "suggest_facets": "off"}
 
 # What must survive from one run to the next: table -> the columns that identify a row,
 # plus columns whose value must not change. Tables missing from the previous database
@@ -340,38 +340,32 @@ def smoke(db_path: Path) -> list[str]:
 
     from datasette.app import Datasette
 
-    with tempfile.TemporaryDirectory() as tmp:
-        metadata = write_site_metadata(db_path, Path(tmp) / "metadata.json")
-        ds = Datasette(
-            [str(db_path)], metadata=json.loads(metadata.read_text()),
-            plugins_dir=_dir_or_none(ROOT / "plugins"), template_dir=_dir_or_none(ROOT / "templates"),
-            settings={k: (v == "on") if v in ("on", "off") else int(v) for k, v in SERVE_SETTINGS.items()},
-        )
+    ds = Datasette(
+        [str(db_path)], metadata=site_metadata(), template_dir=str(TEMPLATES),
+        settings={k: (v == "on") if v in ("on", "off") else int(v) for k, v in SERVE_SETTINGS.items()},
+    )
 
-        async def fetch_all():
-            failures = []
-            for path in smoke_paths(db_path):
-                response = await ds.client.get(path)
-                if response.status_code != 200:
-                    failures.append(f"GET {path}: HTTP {response.status_code}")
-                elif path.startswith("/telegram/posts.json") and not isinstance(response.json(), list):
-                    failures.append(f"GET {path}: not a JSON list")
-            return failures
+    async def fetch_all():
+        failures = []
+        for path in smoke_paths(db_path):
+            response = await ds.client.get(path)
+            if response.status_code != 200:
+                failures.append(f"GET {path}: HTTP {response.status_code}")
+            elif path.startswith("/telegram/posts.json") and not isinstance(response.json(), list):
+                failures.append(f"GET {path}: not a JSON list")
+        return failures
 
-        return asyncio.run(fetch_all())
-
-
-def _dir_or_none(path: Path) -> str | None:
-    return str(path) if path.is_dir() else None
+    return asyncio.run(fetch_all())
 
 
 @click.command()
 @click.option("--before", "before_dir", type=click.Path(path_type=Path), default=Path("before"), show_default=True,
               help="The folder `restore` filled with the previous databases.")
-@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("data/telegram.db"), show_default=True)
-@click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=Path("data/archive.db"), show_default=True)
+@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("telegram.db"), show_default=True)
+@click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=None, help="The raw page archive  [default: archive.db beside --db]")
 @click.option("--smoke/--no-smoke", "run_smoke", default=True, show_default=True, help="Fetch the key pages through Datasette.")
 def check(before_dir, db_path, archive_path, run_smoke):
+    archive_path = archive_path or archive_beside(db_path)
     """Fail unless the databases are sound and hold everything the previous run had."""
     problems = []
     for path in (db_path, archive_path):
@@ -405,9 +399,7 @@ def check(before_dir, db_path, archive_path, run_smoke):
 
 
 def hidden_tables() -> set[str]:
-    import yaml
-
-    metadata = yaml.safe_load((ROOT / "metadata.yml").read_text()) or {}
+    metadata = site_metadata()
     tables = metadata.get("databases", {}).get("telegram", {}).get("tables", {}) or {}
     return {name for name, options in tables.items() if (options or {}).get("hidden")}
 
@@ -441,10 +433,11 @@ def write_csv(db_path: Path, table: str, out: Path) -> int:
 
 
 @click.command()
-@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("data/telegram.db"), show_default=True)
-@click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=Path("data/archive.db"), show_default=True)
+@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("telegram.db"), show_default=True)
+@click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=None, help="The raw page archive  [default: archive.db beside --db]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
 def export(db_path, archive_path, out_dir):
+    archive_path = archive_path or archive_beside(db_path)
     """The release files: both databases, a gzipped CSV per public table, SHA256SUMS."""
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tables": {}}
@@ -458,136 +451,6 @@ def export(db_path, archive_path, out_dir):
     (out_dir / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {p.name}\n" for p in files))
     click.echo(f"exported {len(files)} files to {out_dir}: "
                + ", ".join(f"{t} ({n} rows)" for t, n in manifest["tables"].items()))
-
-
-# ---------------------------------------------------------------- publish
-
-
-def write_site_metadata(db_path: Path, out: Path) -> Path:
-    """metadata.yml as the site serves it (titled as demo data when it is)."""
-    from .build import write_metadata
-
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        demo = _has_table(conn, "main", "dataset_info") and conn.execute(
-            "select 1 from dataset_info where key = 'demo' and value = '1'").fetchone() is not None
-    finally:
-        conn.close()
-    write_metadata(out, demo=demo)
-    return out
-
-
-IMPORT_NAMES = {"PyYAML": "yaml", "PyStemmer": "Stemmer", "sqlite-utils": "sqlite_utils"}
-
-
-def site_imports() -> tuple[set[str], set[str]]:
-    """What the site's plugins import: (top-level modules, `scripts` modules they use,
-    followed through those modules' own top-level imports)."""
-    modules, project = set(), set()
-    pending = [p.read_text() for p in sorted((ROOT / "plugins").glob("*.py"))] if (ROOT / "plugins").is_dir() else []
-    while pending:
-        source = pending.pop()
-        for indent, name in re.findall(r"^([ \t]*)(?:from|import)\s+(\.?[\w.]*)", source, re.M):
-            if name.startswith("scripts.") or (name.startswith(".") and name != "."):
-                module = name.split(".")[-1] if name.startswith(".") else name.split(".")[1]
-                path = ROOT / "scripts" / f"{module}.py"
-                if module not in project and path.exists():
-                    project.add(module)
-                    # Only module-level imports of project code: lazy ones serve other commands.
-                    pending.append("\n".join(l for l in path.read_text().splitlines() if not l[:1].isspace()))
-            elif name and not name.startswith("."):
-                modules.add(name.split(".")[0])
-    return modules, project
-
-
-def serve_packages() -> list[str]:
-    """The pinned requirements the site needs: Datasette, its plugins, and what the
-    project's own plugins (and the project modules they use) import."""
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if "==" in line:
-            pins[line.split("==")[0].strip()] = line
-    imported, _ = site_imports()
-
-    def needed(name: str) -> bool:
-        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
-        return name.lower().startswith("datasette") or module in imported or module.lower() in imported
-
-    return [pin for name, pin in pins.items() if needed(name)]
-
-
-def publish_command(target: str, db_path: Path, metadata: Path, app: str, version_note: str | None) -> list[str]:
-    """`datasette publish` with the options of the Makefile's serve target."""
-    command = ["datasette", "publish", target, str(db_path), "--metadata", str(metadata)]
-    for option, path in (("--plugins-dir", ROOT / "plugins"), ("--template-dir", ROOT / "templates")):
-        if path.is_dir() and any(path.iterdir()):
-            command += [option, str(path)]
-    if site_imports()[1]:
-        # The plugins use project code: ship the package beside them (also served at /scripts/).
-        command += ["--static", f"scripts:{ROOT / 'scripts'}"]
-    for package in serve_packages():
-        command += ["--install", package]
-    settings = " ".join(f"--setting {k} {v}" for k, v in SERVE_SETTINGS.items())
-    command += ["--extra-options", settings]
-    command += ["--app" if target == "fly" else "--service", app]
-    if version_note:
-        command += ["--version-note", version_note]
-    return command
-
-
-TARGETS = {
-    # target: (the secret that enables it, the variable naming the app or service)
-    "fly": ("FLY_API_TOKEN", "FLY_APP"),
-    "cloudrun": ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDRUN_SERVICE"),
-}
-
-
-@click.command()
-@click.option("--target", required=True,
-              help="fly (needs FLY_API_TOKEN, FLY_APP), cloudrun (needs Google credentials, "
-                   "CLOUDRUN_SERVICE), or folder:PATH (what would be published, copied there).")
-@click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("export/telegram.db"), show_default=True)
-@click.option("--version-note", default=lambda: os.environ.get("GITHUB_SHA", "")[:12] or None,
-              help="Shown on /-/versions (default: the commit).")
-def publish(target, db_path, version_note):
-    """Publish telegram.db with Datasette; skipped with a notice when the secret is absent."""
-    with tempfile.TemporaryDirectory() as tmp:
-        metadata = write_site_metadata(db_path, Path(tmp) / "metadata.json")
-        if target.startswith("folder:"):
-            folder = Path(target[len("folder:"):])
-            command = publish_command("fly", Path(db_path.name), Path("metadata.json"), "APP", version_note)
-            publish_to_folder(folder, db_path, metadata, command)
-            click.echo(f"published to {folder}")
-            return
-        if target not in TARGETS:
-            raise click.BadParameter(f"expected fly, cloudrun or folder:PATH, got {target!r}", param_hint="--target")
-        secret, app_variable = TARGETS[target]
-        if not os.environ.get(secret):
-            annotate("notice", f"{secret} is not set, so the site was not published to {target}; the release "
-                     "files are the published data. See the README, 'Deploy your own copy'.", "Publish skipped")
-            return
-        app = os.environ.get(app_variable)
-        if not app:
-            raise click.ClickException(f"{secret} is set but {app_variable} is not: name the {target} app to publish to")
-        command = publish_command(target, db_path, metadata, app, version_note)
-        click.echo("$ " + " ".join(command))
-        sys.exit(subprocess.run(command).returncode)
-
-
-def publish_to_folder(folder: Path, db_path: Path, metadata: Path, command: list[str]) -> None:
-    """Copy what would be published, replacing the folder's previous content whole."""
-    staging = folder.with_name(folder.name + ".new")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    copy_database(db_path, staging / db_path.name)
-    shutil.copyfile(metadata, staging / "metadata.json")
-    for name in ("plugins", "templates", "scripts"):
-        if (ROOT / name).is_dir() and (name != "scripts" or site_imports()[1]):
-            shutil.copytree(ROOT / name, staging / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (staging / "publish.json").write_text(json.dumps({"command": command}, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(staging, folder)
 
 
 # ---------------------------------------------------------------- summary
@@ -656,10 +519,10 @@ def summary_markdown(before_dir: Path, db_path: Path) -> str:
 
 @click.command()
 @click.option("--before", "before_dir", type=click.Path(path_type=Path), default=Path("before"), show_default=True)
-@click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("data/telegram.db"), show_default=True)
+@click.option("--db", "db_path", type=click.Path(path_type=Path), default=Path("telegram.db"), show_default=True)
 def summary(before_dir, db_path):
     """Markdown for $GITHUB_STEP_SUMMARY: new, edited, deleted posts; per channel counts."""
     click.echo(summary_markdown(before_dir, db_path))
 
 
-COMMANDS = (restore, check, export, publish, summary)
+COMMANDS = (restore, check, export, summary)

@@ -38,7 +38,7 @@ XSS_URL = "javascript:window.__tg_xss='url'"
 
 
 def _publish_pages():
-    from scripts.model import Channel, Count, Link, Media, Post, Reaction
+    from telegram_datasette.model import Channel, Count, Link, Media, Post, Reaction
 
     channel = Channel(
         username="TestEmb", title='Test <script>alert("title")</script> Embassy',
@@ -96,9 +96,10 @@ def published_db(tmp_path_factory) -> Path:
     hostile content, built through the real store and derive steps."""
     import dataclasses
 
-    from scripts.build import finish
-    from scripts.model import Page
-    from scripts.store import mark_deleted, open_db, save_page
+    from telegram_datasette.derive import derive
+    from telegram_datasette.model import Page
+    from telegram_datasette.schema import open_db
+    from telegram_datasette.store import mark_deleted, save_page
 
     channel, source, posts, original = _publish_pages()
     path = tmp_path_factory.mktemp("published") / "telegram.db"
@@ -110,7 +111,7 @@ def published_db(tmp_path_factory) -> Path:
     channel.counters["subscribers"] = type(channel.counters["subscribers"])("1.3K", 1300, 50)
     save_page(db, Page(channel=channel, posts=[p for p in later if p.id != 5]), "2026-03-02T00:00:00.000+00:00")
     mark_deleted(db, "TestEmb", [5], "2026-03-02T00:00:00.000+00:00")
-    finish(db)
+    derive(db)
     db.close()
     return path
 
@@ -131,8 +132,7 @@ def make_datasette(db_path: Path, *, plain: bool = False):
         return Datasette([str(db_path)], immutables=[], settings=SERVE_SETTINGS)
     return Datasette(
         [], immutables=[str(db_path)], metadata=publish_metadata(),
-        plugins_dir=str(ROOT / "plugins"), template_dir=str(ROOT / "templates"),
-        settings=SERVE_SETTINGS,
+        template_dir=str(ROOT / "templates"), settings=SERVE_SETTINGS,
     )
 
 
@@ -145,8 +145,7 @@ def serve_command(db_path: Path, metadata_json: Path, port: int) -> list[str]:
     """The same options as `make serve` (read-only, immutable, limits)."""
     return [
         str(ROOT / ".venv" / "bin" / "datasette"), "serve", "--immutable", str(db_path),
-        "--metadata", str(metadata_json), "--plugins-dir", str(ROOT / "plugins"),
-        "--template-dir", str(ROOT / "templates"),
+        "--metadata", str(metadata_json), "--template-dir", str(ROOT / "templates"),
         "--setting", "sql_time_limit_ms", "3000", "--setting", "max_returned_rows", "1000",
         "--setting", "suggest_facets", "off", "--host", "127.0.0.1", "--port", str(port),
     ]

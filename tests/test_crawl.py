@@ -12,13 +12,14 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from scripts.__main__ import cli
-from scripts.archive import open_archive
-from scripts.build import finish, rebuild
-from scripts.crawl import crawl, load_config
-from scripts.fake_telegram import FakeChannel, FakeTelegram
-from scripts.fetch import USER_AGENT, Fetcher, RateLimiter, retry_after_seconds
-from scripts.store import open_db
+from telegram_datasette.cli import cli
+from telegram_datasette.build import rebuild
+from telegram_datasette.config import load_config
+from telegram_datasette.derive import derive
+from telegram_datasette.crawl import crawl
+from devtools.fake_telegram import FakeChannel, FakeTelegram
+from telegram_datasette.fetch import USER_AGENT, Fetcher, RateLimiter, retry_after_seconds
+from telegram_datasette.schema import open_archive, open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(timezone.utc)
@@ -53,7 +54,7 @@ def run_crawl(tmp_path, base_url, channels, fetcher=None, **config):
     db, adb = open_db(tmp_path / "telegram.db"), open_archive(tmp_path / "archive.db")
     settings = {**load_config(None), "base_url": base_url, "requests_per_second": 0, **config}
     results = crawl(channels, db, adb, settings, fetcher=fetcher or make_fetcher())
-    finish(db)  # as the crawl command does
+    derive(db)  # as the crawl command does
     return db, results
 
 
@@ -211,7 +212,7 @@ def test_retry_budget_spent_gives_a_clear_message(tmp_path):
 
 
 def test_backoff_grows_exponentially_with_jitter():
-    from scripts.fetch import backoff_seconds
+    from telegram_datasette.fetch import backoff_seconds
 
     for attempt in range(1, 6):
         waits = [backoff_seconds(attempt, 1.0, 60.0) for _ in range(200)]
@@ -300,13 +301,13 @@ def test_rebuild_from_archive_equals_incremental_crawls(tmp_path):
 def logical_dump(path):
     conn = sqlite3.connect(path)
     tables = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
-    skip = ("posts_fts", "sqlite_", "crawl_state")
+    skip = ("posts_fts", "sqlite_", "_sqlite_migrations", "crawl_state")
     return {t: sorted(map(repr, conn.execute(f"select * from [{t}]"))) for t in tables if not t.startswith(skip)}
 
 
 def start_fake_server(tmp_path, spec):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts", "fake-telegram", "--port", "0", "--channel", spec],
+        [sys.executable, "-m", "devtools", "fake-telegram", "--port", "0", "--channel", spec],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     line = proc.stdout.readline()
@@ -334,7 +335,7 @@ def wait_for_posts(path, count, child, timeout=60):
 def test_kill_9_mid_crawl_then_resume_matches_uninterrupted(tmp_path):
     proc, url = start_fake_server(tmp_path, "bigchan:600")
     try:
-        crawl_args = [sys.executable, "-m", "scripts", "crawl", "--base-url", url, "--channel", "bigchan",
+        crawl_args = [sys.executable, "-m", "telegram_datasette", "crawl", "--base-url", url, "--channel", "bigchan",
                       "--requests-per-second", "0"]
         killed = tmp_path / "killed"
         killed.mkdir()
@@ -371,7 +372,7 @@ def test_kill_9_mid_crawl_then_resume_matches_uninterrupted(tmp_path):
 
 
 def test_loop_guard_refuses_repeats_and_forward_jumps(tmp_path):
-    from scripts.crawl import ChannelCrawler
+    from telegram_datasette.crawl import ChannelCrawler
 
     db, adb = open_db(tmp_path / "t.db"), open_archive(tmp_path / "a.db")
     crawler = ChannelCrawler("chan", db, adb, make_fetcher(), {**load_config(None), "base_url": "http://x"})

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from scripts.demo import KIND_WEIGHTS, generate_channel
-from scripts.fake_telegram import FakeChannel, FakeTelegram, cli, demo_channels
+from devtools.demo import KIND_WEIGHTS, generate_channel
+from devtools.fake_telegram import FakeChannel, FakeTelegram, cli, demo_channels
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scripts.__main__ import cli
+from telegram_datasette.cli import cli
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "telegram-pages" / "real"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pages"
@@ -23,7 +23,7 @@ def logical_dump(path):
     return {
         t: sorted(map(repr, conn.execute(f"select * from [{t}]")))
         for t in tables
-        if not t.startswith(("posts_fts", "sqlite_"))
+        if not t.startswith(("posts_fts", "sqlite_", "_sqlite_migrations"))
     }
 
 

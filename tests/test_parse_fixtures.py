@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.model import Channel, Count, Link, Media, NotTelegramPage, Page, PollOption, Post, Reaction
-from scripts.parse import parse_page
+from telegram_datasette.model import Channel, Count, Link, Media, NotTelegramPage, Page, PollOption, Post, Reaction
+from telegram_datasette.parse import parse_page
 
 PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
 CHAN = "fjordvik_bibliotek"
@@ -383,7 +383,7 @@ def test_parse_is_pure_and_repeatable(page):
 
 
 def test_post_html_is_already_what_nh3_keeps(page):
-    from scripts.parse import sanitise_html
+    from telegram_datasette.parse import sanitise_html
 
     for p in page.posts:
         if p.html is not None:

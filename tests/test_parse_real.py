@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from scripts.model import Count, NotTelegramPage, PollOption
-from scripts.parse import parse_media, parse_page, sanitise_html
+from telegram_datasette.model import Count, NotTelegramPage, PollOption
+from telegram_datasette.parse import parse_media, parse_page, sanitise_html
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "telegram-pages" / "real"
 FRAGMENTS = REAL / "fragments"

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from scripts.model import NotTelegramPage
-from scripts.parse import (
+from telegram_datasette.model import NotTelegramPage
+from telegram_datasette.parse import (
     document_parts,
     first_time,
     first_with_class,
@@ -65,7 +65,7 @@ def test_first_time_needs_a_datetime():
 
 @pytest.mark.parametrize("text", ["0", "7", "630", "1234567", " 42 ", "٣", "²", "1,234", "1.5K"])
 def test_parse_count_fast_path_agrees_with_the_general_rule(text):
-    from scripts.parse import _count_value
+    from telegram_datasette.parse import _count_value
 
     count = parse_count(text)
     raw = text.strip()

@@ -5,8 +5,8 @@ import re
 import pytest
 from selectolax.lexbor import LexborHTMLParser
 
-from scripts.model import Count, NotTelegramPage
-from scripts.parse import (
+from telegram_datasette.model import Count, NotTelegramPage
+from telegram_datasette.parse import (
     decode_data_view,
     link_domain,
     normalise_date,

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.model import Media, Page, Post
-from scripts.places import extract_places, find_mentions
-from scripts.store import open_db, save_page
+from telegram_datasette.model import Media, Page, Post
+from telegram_datasette.derive import derive
+from telegram_datasette.places import find_mentions
+from telegram_datasette.schema import open_db
+from telegram_datasette.store import save_page
 
 LABELLED = Path(__file__).with_name("places_labelled.yml")
 
@@ -88,7 +90,7 @@ def test_extract_places_incremental_with_locations(tmp_path):
         post(3, "Pin", media=[Media(0, "location", title="Harbour", latitude=69.73, longitude=30.05)]),
     ]
     save_page(db, Page(channel=None, posts=posts), "2026-01-01T00:00:00.000+00:00")
-    assert extract_places(db) == 3
+    assert derive(db) == 3
     rows = list(db.query("select post_id, name, matched_text, country_code, latitude, longitude, kind, popup from places order by post_id"))
     assert [(r["post_id"], r["name"], r["kind"]) for r in rows] == [(1, "Oslo", "city"), (3, "Harbour", "location")]
     assert rows[0]["matched_text"] == "Осло" and rows[0]["country_code"] == "NO"
@@ -96,16 +98,16 @@ def test_extract_places_incremental_with_locations(tmp_path):
     assert (rows[1]["latitude"], rows[1]["longitude"]) == (69.73, 30.05)
     assert '"link": "posts/PlaceChan,1"' in rows[0]["popup"]
     # nothing changed: nothing rescanned
-    assert extract_places(db) == 0
+    assert derive(db) == 0
     # an edit is rescanned, and its old places go
     save_page(db, Page(channel=None, posts=[dataclasses.replace(posts[0], text="Встреча в Бергене")]),
               "2026-01-02T00:00:00.000+00:00")
-    assert extract_places(db) == 1
+    assert derive(db) == 1
     assert [r["name"] for r in db.query("select name from places where post_id = 1")] == ["Bergen"]
 
 
 def test_real_captures_give_places_with_coordinates(real_pages, tmp_path):
-    from scripts.build import import_pages
+    from telegram_datasette.build import import_pages
 
     db_path = tmp_path / "telegram.db"
     import_pages([real_pages], db_path, tmp_path / "archive.db")
@@ -117,8 +119,8 @@ def test_real_captures_give_places_with_coordinates(real_pages, tmp_path):
 
 
 def test_batched_ner_gives_the_same_spans_as_one_text_at_a_time():
-    from scripts import places
-    from scripts.demo import generate_channel
+    from telegram_datasette import places
+    from devtools.demo import generate_channel
 
     _, posts = generate_channel("batch_check", 200, seed=2)
     texts = [p.text for p in posts if p.text and places.is_cyrillic(p.text)]

@@ -5,9 +5,9 @@ import logging
 
 from rich.console import Console
 
-from scripts.crawl import ChannelResult
-from scripts.model import Page, Post
-from scripts.progress import CrawlProgress, summary_table
+from telegram_datasette.crawl import ChannelResult
+from telegram_datasette.model import Page, Post
+from telegram_datasette.progress import CrawlProgress, summary_table
 
 
 def page(*ids):

@@ -11,11 +11,11 @@ from dataclasses import asdict
 
 import pytest
 
-from scripts.demo import generate_channel
-from scripts.fake_telegram import FakeChannel, NOT_TELEGRAM_HTML
-from scripts.model import NotTelegramPage
-from scripts.parse import parse_page
-from scripts.render import render_channel_page, render_contact_page, render_embed_page
+from devtools.demo import generate_channel
+from devtools.fake_telegram import FakeChannel, NOT_TELEGRAM_HTML
+from telegram_datasette.model import NotTelegramPage
+from telegram_datasette.parse import parse_page
+from devtools.render import render_channel_page, render_contact_page, render_embed_page
 
 POST_FIELDS = (
     "channel", "id", "url", "kind", "date", "text", "views_text", "edited", "author", "channel_id",

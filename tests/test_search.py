@@ -13,9 +13,11 @@ import pytest
 import yaml
 
 from conftest import datasette_served, make_datasette
-from scripts.model import Channel, Media, Page, Post
-from scripts.search import LANGUAGES, fts_query, index_posts, tokenize
-from scripts.store import open_db, save_page
+from telegram_datasette.model import Channel, Media, Page, Post
+from telegram_datasette.derive import derive
+from telegram_datasette.search import LANGUAGES, fts_query, tokenize
+from telegram_datasette.schema import open_db
+from telegram_datasette.store import save_page
 
 HERE = Path(__file__).resolve().parent
 POSTS = yaml.safe_load((HERE / "fixtures" / "search" / "posts.yml").read_text())
@@ -45,7 +47,7 @@ def build(path: Path) -> Path:
         by_channel.setdefault(post.channel, []).append(post)
     for channel, posts in by_channel.items():
         save_page(db, Page(channel=Channel(channel, title=channel), posts=posts), T1)
-    index_posts(db)
+    derive(db)
     db.close()
     return path
 
@@ -135,7 +137,7 @@ def test_table_search_for_a_word_in_most_posts(tmp_path):
     posts = [Post(channel="c", id=i, url="u", text=("Visit Oslo" if i % 4 else "Oslo") + f" {i}", html="x",
                   date=f"2024-01-{1 + (i * 7) % 28:02d}T00:00:00+00:00") for i in range(1, 41)]
     save_page(db, Page(channel=None, posts=posts), T1)
-    index_posts(db)
+    derive(db)
     db.close()
     ds = make_datasette(tmp_path / "telegram.db")
     paths = ["/telegram/posts.json?_search=Oslo&_shape=objects&_size=5", "/telegram/posts.json?_search=visits&_size=5&_shape=objects"]
@@ -270,31 +272,31 @@ def test_edits_deletions_and_media_changes_reach_the_index(tmp_path):
     db = open_db(tmp_path / "t.db")
     post = Post(channel="c", id=1, url="u", text="Санкции против Норвегии", html="x")
     save_page(db, Page(channel=None, posts=[post]), T1)
-    index_posts(db)
+    derive(db)
     assert matches(db, "санкция") == {1}
     post.text = "Visit Oslo"
     post.media = [Media(0, "document", title="Отчёт посольства.pdf")]
     save_page(db, Page(channel=None, posts=[post]), T2)
-    index_posts(db)
+    derive(db)
     assert matches(db, "санкция") == set() and matches(db, "visiting") == {1} and matches(db, "отчеты") == {1}
     assert db.execute("select language from posts").fetchone()[0] == "en"
     assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
     db.execute("insert into posts_fts(posts_fts) values ('integrity-check')")
     db.execute("delete from posts")
-    index_posts(db)
+    derive(db)
     assert matches(db, "visiting") == set()
     assert db.execute("select count(*) from posts_fts_stems").fetchone()[0] == 0
-    assert index_posts(db) == 0  # nothing queued: nothing done
+    assert derive(db) == 0  # nothing queued: nothing done
 
 
 def test_unchanged_posts_are_not_reindexed(tmp_path):
     db = open_db(tmp_path / "t.db")
     post = Post(channel="c", id=1, url="u", text="Hello Oslo", html="x", views=1)
     save_page(db, Page(channel=None, posts=[post]), T1)
-    assert index_posts(db) == 1
+    assert derive(db) == 1
     post.views = 2
     save_page(db, Page(channel=None, posts=[post]), T2)
-    assert index_posts(db) == 0
+    assert derive(db) == 0
 
 
 def test_old_unstemmed_index_is_replaced(tmp_path):
@@ -310,27 +312,27 @@ def test_old_unstemmed_index_is_replaced(tmp_path):
     old["posts"].enable_fts(["text"], create_triggers=True)
     old.close()
     db = open_db(path)
-    index_posts(db)
+    derive(db)
     assert matches(db, "Норвегия") == {1}
     assert "posts_ai" not in {r[0] for r in db.execute("select name from sqlite_master where type = 'trigger'")}
 
 
 def test_a_large_indexing_run_optimizes_the_index(tmp_path, monkeypatch):
-    import scripts.search
+    import telegram_datasette.search
 
     calls = []
-    real = scripts.search.optimize_index
-    monkeypatch.setattr(scripts.search, "optimize_index", lambda db: (calls.append(1), real(db)))
+    real = telegram_datasette.search.optimize_index
+    monkeypatch.setattr(telegram_datasette.search, "optimize_index", lambda db: (calls.append(1), real(db)))
     db = open_db(tmp_path / "t.db")
     posts = [Post(channel="c", id=i, url="u", text=f"Послы Норвегии {i}", html="x") for i in range(1, 4)]
     save_page(db, Page(channel=None, posts=posts), T1)
-    assert index_posts(db, batch_size=2, optimize_after=3) == 3
+    assert derive(db, batch_size=2, optimize_after=3) == 3
     assert calls == [1]  # a big run: merged into one segment
     db.execute("insert into posts_fts(posts_fts) values ('integrity-check')")
     assert matches(db, "Норвегия") == {1, 2, 3}
     posts[0].text = "Visit Oslo"
     save_page(db, Page(channel=None, posts=posts[:1]), T2)
-    assert index_posts(db, optimize_after=3) == 1
+    assert derive(db, optimize_after=3) == 1
     assert calls == [1]  # a small run: left to FTS5's automatic merging
     assert matches(db, "Норвегия") == {2, 3} and matches(db, "visits") == {1}
 

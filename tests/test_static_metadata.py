@@ -14,7 +14,7 @@ async def test_denied_table_stays_denied_and_open_table_stays_open(tmp_path):
     db["posts"].insert({"id": 1, "text": "open"}, pk="id")
     db["secret"].insert({"id": 1, "text": "closed"}, pk="id")
     metadata = {"databases": {"telegram": {"tables": {"secret": {"allow": {"id": "admin"}}}}}}
-    ds = Datasette([], immutables=[str(path)], metadata=metadata, plugins_dir=str(ROOT / "plugins"))
+    ds = Datasette([], immutables=[str(path)], metadata=metadata)
     await ds.invoke_startup()
     for _ in range(3):  # the second and third answers come from the remembered lookup
         assert (await ds.client.get("/telegram/posts.json")).status_code == 200

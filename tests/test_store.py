@@ -2,8 +2,9 @@
 
 import sqlite_utils
 
-from scripts.model import Channel, Count, Link, Media, Page, Post, Reaction
-from scripts.store import mark_deleted, open_db, save_page
+from telegram_datasette.model import Channel, Count, Link, Media, Page, Post, Reaction
+from telegram_datasette.schema import open_db
+from telegram_datasette.store import mark_deleted, save_page
 
 T1, T2, T3 = "2026-01-01T00:00:00.000+00:00", "2026-01-02T00:00:00.000+00:00", "2026-01-03T00:00:00.000+00:00"
 
@@ -103,11 +104,11 @@ def test_children_follow_the_latest_observation(tmp_path):
 
 
 def test_full_text_search_finds_posts(tmp_path):
-    from scripts.search import index_posts
+    from telegram_datasette.derive import derive
 
     db = open_db(tmp_path / "t.db")
     save_page(db, make_page(make_post(text="Embassy concerts in Oslo")), T1)
-    index_posts(db)  # posts_fts holds stems, made by the derive step
+    derive(db)  # posts_fts holds stems, made by the derive step
     assert [r["id"] for r in db["posts"].search("concert")] == [1]
 
 

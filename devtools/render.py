@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import quote
 
-from scripts.model import Channel, Media, Post, Reaction
+from telegram_datasette.model import Channel, Media, Post, Reaction
 
 BASE_URL = "https://t.me"
 

@@ -17,8 +17,8 @@ from bisect import bisect
 from itertools import accumulate
 from datetime import datetime, timedelta, timezone
 
-from scripts.model import Channel, Count, Link, Media, PollOption, Post, Reaction
-from scripts.render import duration_text, format_count, text_to_html
+from telegram_datasette.model import Channel, Count, Link, Media, PollOption, Post, Reaction
+from devtools.render import duration_text, format_count, text_to_html
 
 CDN = "https://cdn-fake.telesco.pe/file"
 

@@ -27,9 +27,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 
-from scripts.demo import _KINDS, count, count_precision, generate_channel, make_post
-from scripts.model import Channel, Post
-from scripts.render import (
+from devtools.demo import _KINDS, count, count_precision, generate_channel, make_post
+from telegram_datasette.model import Channel, Post
+from devtools.render import (
     _ENTITY_RE, format_count, last_id, render_channel_page, render_contact_page, render_embed_page,
 )
 
