@@ -22,14 +22,15 @@ from pathlib import Path
 import click
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from telegram_datasette.config import load_config
+from telegram_datasette.crawl import crawl
+from telegram_datasette.derive import derive as derive_step
+from telegram_datasette.schema import open_archive, open_db
 
-from telegram_datasette.archive import open_archive  # noqa: E402
-from telegram_datasette.build import finish  # noqa: E402
-from telegram_datasette.crawl import crawl, load_config  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # devtools/ (the fake Telegram) is a development tool of the checkout
+
 from devtools.fake_telegram import PAGE_IDS  # noqa: E402
-from telegram_datasette.store import open_db  # noqa: E402
 
 CHANNEL = "bench_channel"
 
@@ -56,7 +57,7 @@ def run(base_url: str, workdir: Path, derive: bool = True):
     crawled = time.perf_counter() - started
     started = time.perf_counter()
     if derive:
-        finish(db)
+        derive_step(db)
     derived = time.perf_counter() - started
     return result, crawled, derived
 

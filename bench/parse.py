@@ -5,7 +5,7 @@ Both contenders parse the same real t.me/s captures from
 in-memory ``str``, and both build their full item objects for every post on
 the page:
 
-* the project: ``scripts.parse.parse_page(html, url)`` -> ``Page`` with its
+* the project: ``telegram_datasette.parse.parse_page(html, url)`` -> ``Page`` with its
   ``Post`` objects (and the channel header, which snscrape's ``get_items``
   does not produce);
 * snscrape 0.7.0.20230622: ``TelegramChannelScraper(channel).get_items()``
@@ -81,15 +81,13 @@ def load_pages(data_dir: Path) -> list[tuple[str, str, str]]:
 
 
 def load_project_parser():
-    sys.path.insert(0, str(REPO))
     try:
         from telegram_datasette.parse import parse_page
     except ModuleNotFoundError as exc:
-        if exc.name in ("scripts.parse",):
-            sys.exit(f"bench/parse.py: the project's parser is missing: {REPO / 'scripts' / 'parse.py'}")
-        # a parser that imports its siblings as top-level modules (e.g. `import model`)
-        sys.path.insert(0, str(REPO / "scripts"))
-        from telegram_datasette.parse import parse_page
+        if exc.name and exc.name.startswith("telegram_datasette"):
+            sys.exit(f"bench/parse.py: the project is not installed in this Python ({sys.executable}): "
+                     f"`make` (or `pip install -e '{REPO}[pipeline]'`) installs it as telegram_datasette")
+        raise
     return parse_page
 
 

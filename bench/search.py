@@ -7,10 +7,12 @@
    a vocabulary of 6,000 content lemmas per language in inflected forms with a
    Zipf-like frequency (see `vocabulary` and `words`).
 2. Builds telegram.db without the stemmed index (posts rows only) and reports
-   time and size; then adds the stemmed index and languages with the real
-   `scripts.search.index_posts` and reports time and size again.
-3. Serves it with `datasette serve` exactly as `make serve` does (project
-   metadata, plugins, --immutable) on a loopback port, and measures over HTTP the
+   time and size; then adds the stemmed index and languages with the real derive
+   step (`telegram_datasette.derive.derive`, its places part switched off: places
+   are not what this measures, at several ms a post) and reports time and size again.
+3. Serves it with `datasette serve` exactly as `make serve` does
+   (`telegram_datasette.publish.serve_command`: metadata.yml, templates, settings,
+   the project's plugins from the installed package) on a loopback port, and measures over HTTP the
    median and 95th percentile latency of the `search` canned query and of the
    posts table search (the JSON that datasette-search-all asks for), for one- and
    two-word queries. The queries are a mix across frequency ranks (see `BANDS`);
@@ -33,7 +35,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # --- a realistic generated corpus ------------------------------------------------
 #
@@ -184,14 +185,13 @@ def size_mb(path: Path) -> float:
 
 
 def build_plain(path: Path, count: int) -> float:
-    """posts rows only (the store's schema, without the search index)."""
-    from telegram_datasette.search import PENDING_TABLE, STEMS_TABLE, _triggers
-    from telegram_datasette.store import open_db
+    """posts rows only (the project's schema, without the search index, its triggers and queue)."""
+    from telegram_datasette.schema import FTS_TABLE, QUEUE_TABLE, STEMS_TABLE, open_db, queue_triggers
 
     db = open_db(path)
-    for name in _triggers():
+    for name in queue_triggers():
         db.execute(f"drop trigger if exists [{name}]")
-    for name in ("posts_fts", STEMS_TABLE, PENDING_TABLE, STEMS_TABLE + "_version"):
+    for name in (FTS_TABLE, STEMS_TABLE, QUEUE_TABLE):
         db.execute(f"drop table if exists [{name}]")
     db.conn.commit()
     started = time.perf_counter()
@@ -207,13 +207,27 @@ def build_plain(path: Path, count: int) -> float:
     return elapsed
 
 
+def derive_search(db, batch_size: int) -> int:
+    """The derive step (language and stemmed search index) with its places part switched
+    off: `telegram_datasette.derive.derive` as it runs, but `places.update_places` does
+    nothing (the search index is what this measures; places cost several ms a post)."""
+    from unittest import mock
+
+    from telegram_datasette import places
+    from telegram_datasette.derive import derive
+
+    with mock.patch.object(places, "update_places", lambda db, rowids: 0):
+        return derive(db, batch_size=batch_size)
+
+
 def build_index(path: Path) -> float:
-    from telegram_datasette.search import index_posts
-    from telegram_datasette.store import open_db
+    from telegram_datasette.schema import QUEUE_TABLE, create_search_index, open_db
 
     started = time.perf_counter()
-    db = open_db(path)  # creates the index and queues every post
-    index_posts(db, batch_size=5000)
+    db = open_db(path)
+    with db.atomic():
+        create_search_index(db, QUEUE_TABLE)  # the index, its triggers and queue; every post queued
+    derive_search(db, batch_size=5000)
     db.conn.execute("pragma wal_checkpoint(truncate)")
     db.conn.execute("pragma journal_mode = delete")
     elapsed = time.perf_counter() - started
@@ -273,15 +287,13 @@ def measure(base: str, paths: list[str]) -> tuple[float, float, int]:
 
 
 def serve(path: Path, workdir: Path):
-    from telegram_datasette.build import write_metadata
+    from telegram_datasette.publish import serve_command
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import free_port, serve_command, wait_for_http
+    from conftest import free_port, wait_for_http
 
-    metadata = workdir / "metadata.json"
-    write_metadata(metadata, demo=False)
     port = free_port()
-    process = subprocess.Popen(serve_command(path, metadata, port), cwd=ROOT,
+    process = subprocess.Popen(serve_command(path, "127.0.0.1", port), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     wait_for_http(base + "/-/versions.json", process, timeout=120)
@@ -305,7 +317,7 @@ def main() -> None:
         print(f"posts: {args.posts:,} generated posts (ru/en), no search index: build {plain_s:.1f} s, {plain_mb:.0f} MB")
         index_s = build_index(path)
         index_mb = size_mb(path)
-        print(f"with stemmed index and languages (index_posts): +{index_s:.1f} s, {index_mb:.0f} MB "
+        print(f"with stemmed index and languages (derive, places off): +{index_s:.1f} s, {index_mb:.0f} MB "
               f"(+{index_mb - plain_mb:.0f} MB)")
         conn = sqlite3.connect(path)
         print("languages: " + ", ".join(f"{l} {n:,}" for l, n in conn.execute(

@@ -1,19 +1,22 @@
 """Benchmark: the project's Datasette against a plain Datasette, on the same 1,000,000-post file.
 
 Builds (once, cached in bench/.cache/telegram.db) a database with the project's schema
-(scripts.store.ensure_schema plus the places table) holding 1,000,000 generated posts in
-5 channels, with media, reactions, hashtags, links, view snapshots and the full-text index,
-by straight SQL inserts of generated rows.
+(telegram_datasette.schema: every table, index and the search queue) holding 1,000,000
+generated posts in 5 channels, with media, reactions, hashtags, links, view snapshots and
+the full-text index, by straight SQL inserts of generated rows; the search index and
+languages by the real derive step with its places part switched off.
 
 Then serves it on loopback twice, both servers up side by side (an idle one costs nothing),
-with the same settings (--immutable, sql_time_limit_ms, max_returned_rows, suggest_facets off):
+with the same settings (--immutable, and the project's SERVE_SETTINGS: sql_time_limit_ms,
+max_returned_rows, suggest_facets off):
 
-* project: `datasette serve` with metadata (build/metadata.json from metadata.yml),
-  --plugins-dir plugins, --template-dir templates, and the installed plugins;
-* plain:   `datasette serve` with no metadata, no plugins dir, no templates and the installed
-  plugins switched off (Datasette 0.65 ignores DATASETTE_LOAD_PLUGINS; it skips installed
-  plugins when sys._called_from_test is set, so plain runs its CLI that way; checked with
-  /-/plugins.json).
+* project: `datasette serve` as the project serves (telegram_datasette.publish.serve_command:
+  metadata.yml, --template-dir templates, its plugins from the installed package's entry
+  points, and the other installed plugins), plus --immutable;
+* plain:   `datasette serve` with no metadata, no templates and every installed plugin
+  switched off, the project's included (Datasette 0.65 ignores DATASETTE_LOAD_PLUGINS; it
+  skips installed plugins when sys._called_from_test is set, so plain runs its CLI that way,
+  and unregisters the project's plugins should any be loaded; checked with /-/plugins.json).
 
 URLs: the posts table (as each serves it by default: the project sorted by date, newest
 first; plain Datasette by rowid), a post page, a facet page (?_facet=kind), a search
@@ -47,10 +50,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CACHE = ROOT / "bench" / ".cache"
 DB = CACHE / "telegram.db"
 N_POSTS = 1_000_000
+# Bumped when the cached database must be built again (2: telegram_datasette.schema).
+CACHE_FORMAT = 2
+# The project's Datasette plugins (pyproject.toml [project.entry-points.datasette]).
+PROJECT_PLUGINS = ("telegram_search", "telegram_render", "telegram_search_all_menu",
+                   "telegram_static_metadata", "telegram_site")
 CHANNELS = ["RusEmbNo", "MID_Russia", "RusEmbUK", "EmbRusUSA", "mfa_norway"]
 
 WORDS_RU = ("посол россия норвегия осло встреча министр заявление санкции сотрудничество арктика "
@@ -63,20 +70,30 @@ HASHTAGS = ["Норвегия", "Russia", "Arctic", "МИД", "Diplomacy", "Sval
 DOMAINS = ["mid.ru", "regjeringen.no", "tass.ru", "nrk.no", "kremlin.ru", "youtube.com"]
 
 
-def build_database(path: Path, n_posts: int) -> None:
-    import sqlite_utils
+def derive_search(db) -> int:
+    """The derive step (language and stemmed search index) with its places part switched
+    off: `telegram_datasette.derive.derive` as it runs, but `places.update_places` does
+    nothing (places extraction, about 6 ms a post, is left out of the bench database)."""
+    from unittest import mock
 
-    from telegram_datasette.places import ensure_places_tables
-    from telegram_datasette.store import ensure_schema
+    from telegram_datasette import places
+    from telegram_datasette.derive import derive
+
+    with mock.patch.object(places, "update_places", lambda db, rowids: 0):
+        return derive(db)
+
+
+def build_database(path: Path, n_posts: int) -> None:
+    from telegram_datasette.schema import open_db
 
     tmp = path.with_suffix(".building")
-    if tmp.exists():
-        tmp.unlink()
-    db = sqlite_utils.Database(tmp)
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        if leftover.exists():
+            leftover.unlink()
+    db = open_db(tmp)  # the project's schema (its migrations), in WAL mode
+    # A plain rollback-journal file (served --immutable), written without a journal.
     db.execute("pragma journal_mode = off")
     db.execute("pragma synchronous = off")
-    ensure_schema(db)
-    ensure_places_tables(db)
     rng = random.Random(42)
     start = time.monotonic()
     per_channel = n_posts // len(CHANNELS)
@@ -127,11 +144,9 @@ def build_database(path: Path, n_posts: int) -> None:
             print(f"\r  built {done:,} posts ({time.monotonic() - start:.0f}s)", end="", flush=True)
     print()
     db.conn.commit()
-    print("  indexing for search (scripts.search.index_posts: language detection and stemming)...", flush=True)
-    from telegram_datasette.search import index_posts
-
-    # Places extraction (about 6 ms a post) is left out of the bench database.
-    index_posts(db)
+    print("  indexing for search (telegram_datasette.derive without places: language detection and stemming)...",
+          flush=True)
+    derive_search(db)
     db.execute("analyze")
     db.conn.commit()
     db.close()
@@ -139,11 +154,11 @@ def build_database(path: Path, n_posts: int) -> None:
 
 
 def ensure_indexes(path: Path) -> None:
-    """A cached database built before an index joined scripts.store.INDEXES gets it now
-    (what ensure_schema does when the project opens a database)."""
+    """A cached database built before an index joined telegram_datasette.schema.INDEXES
+    gets it now (a new index comes with a migration when the project opens a database)."""
     import sqlite_utils
 
-    from telegram_datasette.store import INDEXES
+    from telegram_datasette.schema import INDEXES
 
     db = sqlite_utils.Database(path)
     names = "select name from sqlite_master where type = 'index'"
@@ -151,7 +166,7 @@ def ensure_indexes(path: Path) -> None:
     for table, columns in INDEXES:
         db[table].create_index(columns, if_not_exists=True)
     if {r[0] for r in db.execute(names)} != before:
-        print("  added indexes from scripts.store.INDEXES to the cached database", flush=True)
+        print("  added indexes from telegram_datasette.schema.INDEXES to the cached database", flush=True)
         db.execute("analyze")
     db.close()
 
@@ -162,26 +177,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(kind: str, metadata_json: Path) -> tuple[subprocess.Popen, str]:
+PLAIN_DATASETTE = (
+    # Datasette 0.65 ignores DATASETTE_LOAD_PLUGINS (a 1.0 setting) and loads every installed
+    # plugin, the project's own (entry points) included; it skips them when
+    # sys._called_from_test is set. Should any of the project's be loaded anyway, it is
+    # unregistered before the CLI runs.
+    "import sys; sys._called_from_test = True\n"
+    "from datasette.plugins import pm\n"
+    f"for name in {PROJECT_PLUGINS!r}:\n"
+    "    if pm.get_plugin(name): pm.unregister(name=name)\n"
+    "from datasette.cli import cli\n"
+    "cli()\n"
+)
+
+
+def start_server(kind: str) -> tuple[subprocess.Popen, str]:
+    from telegram_datasette.publish import serve_command, settings_args
+
     port = free_port()
-    if kind == "project":
-        command = [str(ROOT / ".venv" / "bin" / "datasette")]
-    else:
-        # Datasette 0.65 ignores DATASETTE_LOAD_PLUGINS (a 1.0 setting) and loads every
-        # installed plugin; it skips them only when sys._called_from_test is set.
-        command = [sys.executable, "-c", "import sys; sys._called_from_test = True; "
-                   "from datasette.cli import cli; cli()"]
-    command += ["serve", "--immutable", str(DB),
-               "--setting", "sql_time_limit_ms", "3000", "--setting", "max_returned_rows", "1000",
-               # Datasette's facet suggestions scan the table once per column: about 6 s per
-               # table page on 1M posts, for both servers. The published instance turns them off.
-               "--setting", "suggest_facets", "off",
-               "--host", "127.0.0.1", "--port", str(port)]
     env = dict(os.environ)
     if kind == "project":
-        command += ["--metadata", str(metadata_json), "--plugins-dir", str(ROOT / "plugins"),
-                    "--template-dir", str(ROOT / "templates")]
+        # As the project serves (metadata.yml, templates, settings, its plugins), read-only
+        # like the plain one: --immutable instead of the plain file argument.
+        command = serve_command(DB, "127.0.0.1", port)
+        position = command.index(str(DB))
+        command[position:position + 1] = ["--immutable", str(DB)]
     else:
+        # The same settings (Datasette's facet suggestions scan the table once per column:
+        # about 6 s per table page on 1M posts; the project turns them off).
+        command = [sys.executable, "-c", PLAIN_DATASETTE, "serve", "--immutable", str(DB), *settings_args(),
+                   "--host", "127.0.0.1", "--port", str(port)]
         env["DATASETTE_LOAD_PLUGINS"] = ""  # no installed plugins either (Datasette 1.0)
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -247,15 +272,12 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / ".gitignore").write_text("*\n")  # never commit the generated database
     stamp = CACHE / "telegram.db.posts"
-    if not DB.exists() or not stamp.exists() or stamp.read_text() != str(args.posts):
+    wanted = f"{args.posts} posts, format {CACHE_FORMAT}"
+    if not DB.exists() or not stamp.exists() or stamp.read_text() != wanted:
         print(f"building {args.posts:,}-post database in {DB} (once; cached)")
         build_database(DB, args.posts)
-        stamp.write_text(str(args.posts))
+        stamp.write_text(wanted)
     ensure_indexes(DB)
-    from telegram_datasette.build import write_metadata
-
-    metadata_json = CACHE / "metadata.json"
-    write_metadata(metadata_json, demo=False)
 
     channel = CHANNELS[0]
     urls = {
@@ -270,7 +292,7 @@ def main() -> None:
     overheads: dict[str, list[float]] = {n: [] for n in urls}
     try:
         for kind in kinds:
-            servers[kind] = start_server(kind, metadata_json)
+            servers[kind] = start_server(kind)
         for kind in kinds:
             for path in urls.values():
                 asyncio.run(measure(servers[kind][1], path, args.warmup, args.concurrency))

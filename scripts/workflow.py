@@ -365,8 +365,8 @@ def smoke(db_path: Path) -> list[str]:
 @click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=None, help="The raw page archive  [default: archive.db beside --db]")
 @click.option("--smoke/--no-smoke", "run_smoke", default=True, show_default=True, help="Fetch the key pages through Datasette.")
 def check(before_dir, db_path, archive_path, run_smoke):
-    archive_path = archive_path or archive_beside(db_path)
     """Fail unless the databases are sound and hold everything the previous run had."""
+    archive_path = archive_path or archive_beside(db_path)
     problems = []
     for path in (db_path, archive_path):
         if path.exists():
@@ -437,8 +437,8 @@ def write_csv(db_path: Path, table: str, out: Path) -> int:
 @click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=None, help="The raw page archive  [default: archive.db beside --db]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
 def export(db_path, archive_path, out_dir):
-    archive_path = archive_path or archive_beside(db_path)
     """The release files: both databases, a gzipped CSV per public table, SHA256SUMS."""
+    archive_path = archive_path or archive_beside(db_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tables": {}}
     copy_database(db_path, out_dir / "telegram.db")

@@ -21,7 +21,7 @@ PUBLIC_SCHEMA = {
     "places": "channel post_id name matched_text country_code latitude longitude",
     "fetches": "id url fetched_at status sha256 bytes duration_ms",
 }
-INTERNAL = {"place_scans", "crawl_state", "dataset_info"}
+INTERNAL = {"place_scans", "crawl_state", "dataset_info", "derive_queue", "_sqlite_migrations"}
 
 METADATA = publish_metadata()
 TABLES = METADATA["databases"]["telegram"]["tables"]

@@ -80,3 +80,24 @@ async def test_helpers():  # async only because the module is marked asyncio
     assert "javascript" not in cleaned and "onclick" not in cleaned and "script" not in cleaned
     assert 'class="tg-spoiler"' in cleaned
     assert module.thumbnail("http://insecure/x.jpg") is None
+
+
+DEMO_PAGES = ["/", "/telegram", "/telegram/posts", "/telegram/posts/TestEmb,1", "/telegram/channels",
+              "/telegram?sql=select+1", "/-/search?q=test"]
+
+
+async def test_a_demo_site_says_so_on_every_page(published_db, tmp_path):
+    import shutil
+
+    import sqlite_utils
+
+    from conftest import make_datasette
+
+    demo = tmp_path / "telegram.db"
+    shutil.copyfile(published_db, demo)
+    sqlite_utils.Database(demo)["dataset_info"].upsert({"key": "demo", "value": "1"}, pk="key")
+    for ds, expected in ((make_datasette(demo), True), (make_datasette(published_db), False)):
+        for path in DEMO_PAGES:
+            response = await ds.client.get(path)
+            assert response.status_code == 200, path
+            assert ("telegram-demo-note" in response.text) is expected, path
