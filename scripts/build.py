@@ -70,7 +70,7 @@ def find_pages(paths: Iterable[Path]) -> list[Path]:
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in PAGE_SUFFIXES and p.is_file()))
         else:
-            found.append(path)
+            found.append(path)  # checked when read: only regular files are
     return found
 
 
@@ -80,6 +80,10 @@ def import_pages(paths: Iterable[Path], db_path: Path, archive_path: Path) -> Co
     totals = Counter()
     for path in find_pages(paths):
         totals["files"] += 1
+        if not path.is_file():  # a FIFO or a device would block or never end
+            log.warning("%s: not a regular file, skipped", path)
+            totals["problems"] += 1
+            continue
         try:
             body = path.read_bytes()
         except OSError as error:
@@ -99,6 +103,7 @@ def import_pages(paths: Iterable[Path], db_path: Path, archive_path: Path) -> Co
         totals["new"] += outcome.summary.get("new", 0)
         totals["unknown"] += outcome.summary.get("unknown", 0)
         totals["problems"] += len(outcome.problems)
+        totals["read"] += not outcome.summary.get("broken")
     derive(db)
     return totals
 

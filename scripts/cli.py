@@ -6,7 +6,9 @@ directory by default (`--db` elsewhere) and archive.db beside it.
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +18,35 @@ import click
 from . import workflow
 from .config import ConfigError, channel_names, load_config
 from .publish import publish, serve_command
-from .schema import DEFAULT_DB, archive_beside
+from .schema import DEFAULT_DB, Busy, archive_beside, writing
 
 DEFAULT_CONFIG = Path("channels.yml")
 
 
-@click.group()
+class Commands(click.Group):
+    """Database and disk failures end a command in one clear line, not a traceback.
+    Each page is written in one transaction, so the files stay valid either way."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Busy as error:
+            raise click.ClickException(str(error))
+        except sqlite3.OperationalError as error:
+            if "full" in str(error):
+                raise click.ClickException(f"the disk is full ({error}); everything written before "
+                                           "stays valid: free some space and run again")
+            if "locked" in str(error):
+                raise click.ClickException(f"the database is locked by another program ({error}); "
+                                           "run again when it has finished")
+            raise click.ClickException(f"SQLite: {error}")
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise click.ClickException(f"the disk is full ({error}); free some space and run again")
+            raise
+
+
+@click.group(cls=Commands)
 @click.option("-v", "--verbose", is_flag=True, help="Log every step.")
 def cli(verbose):
     """Turn public Telegram channels into a Datasette-published open dataset."""
@@ -80,8 +105,10 @@ def settings(config_path, channels, base_url, requests_per_second, refresh_days)
 
 
 def open_real(db_path: Path, archive_path: Path | None):
+    """telegram.db and archive.db for real data, held for this command alone."""
     from .build import DemoDatabase, open_real
 
+    click.get_current_context().with_resource(writing(db_path))
     try:
         return open_real(db_path, archive_path or archive_beside(db_path))
     except DemoDatabase as error:
@@ -120,6 +147,7 @@ def build_or_demo(names, config, db_path, archive_path) -> tuple[int, Path]:
         return 1, db_path
     echo(f"{config['base_url']} cannot be reached ({problem}); building the demo dataset from the "
          f"project's fake Telegram into {demo_db} instead")
+    click.get_current_context().with_resource(writing(demo_db))
     return build_demo(demo_db, archive_beside(demo_db), echo=echo), demo_db
 
 
@@ -163,13 +191,16 @@ def import_pages(paths, db_path, archive_path):
     """Import saved t.me/s or embed pages (files or folders)."""
     from .build import import_pages
 
-    open_real(db_path, archive_path)  # refuses a demo database
+    open_real(db_path, archive_path)  # locks, and refuses a demo database
     totals = import_pages(paths, db_path, archive_path or archive_beside(db_path))
     click.echo(
         f"imported {totals['files']} files: {totals['posts']} posts ({totals['new']} new), "
         f"{totals['unknown']} of unknown kind, {totals['problems']} problems, "
         f"{totals['unchanged']} files already imported"
     )
+    if not totals["read"]:
+        raise click.ClickException(f"none of the {totals['files']} files given could be read as a t.me page"
+                                   if totals["files"] else "no .html files found in what was given")
 
 
 @cli.command()
@@ -182,6 +213,7 @@ def rebuild(db_path, archive_path, workers):
     archive_path = archive_path or archive_beside(db_path)
     if not archive_path.exists():
         raise click.ClickException(f"{archive_path} does not exist: nothing to rebuild from")
+    click.get_current_context().with_resource(writing(db_path))
     totals = rebuild(archive_path, db_path, workers=workers)
     click.echo(f"rebuilt {db_path} from {totals['fetches']} archived fetches ({totals['posts']} posts)")
 

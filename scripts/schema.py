@@ -10,6 +10,8 @@ schema is a new migration at the end of the list, never an edit of an old one.
 
 from __future__ import annotations
 
+import fcntl
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -298,6 +300,26 @@ DEFAULT_DB = Path("telegram.db")
 
 def archive_beside(db_path: Path) -> Path:
     return Path(db_path).with_name("archive.db")
+
+
+class Busy(Exception):
+    """Another command is writing these files."""
+
+
+@contextmanager
+def writing(db_path: Path):
+    """Hold the data folder's write lock (`telegram.db.lock` beside the database) for the
+    length of a command, so that two crawls never write the same files at once. The
+    lock is the kernel's (flock): it goes with the process, even after kill -9."""
+    path = Path(f"{db_path}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"another command is writing {db_path} (it holds {path}); "
+                       "run this one when it has finished") from None
+        yield
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
