@@ -16,14 +16,15 @@ from telegram_datasette.parse import (
 )
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "telegram-pages" / "real"
-PAGES = sorted(REAL.glob("*.html")) if REAL.is_dir() else []
+PAGES = sorted(REAL.glob("*.html")) if REAL.is_dir() else [
+    pytest.param(None, marks=pytest.mark.skip(reason=f"real t.me captures not available at {REAL}"))]
 
 
 def ids(nodes):
     return [n.mem_id for n in nodes]
 
 
-@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name if p else "no-captures")
 def test_document_parts_match_separate_queries(path):
     tree = LexborHTMLParser(path.read_bytes())
     messages, info, history, more = document_parts(tree)
@@ -35,7 +36,7 @@ def test_document_parts_match_separate_queries(path):
     assert ids(more) == ids(tree.css("a.tme_messages_more"))
 
 
-@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name if p else "no-captures")
 def test_subtree_walks_match_css_first(path):
     tree = LexborHTMLParser(path.read_bytes())
     for wrap in tree.css(".tgme_widget_message_photo_wrap"):
@@ -72,7 +73,7 @@ def test_parse_count_fast_path_agrees_with_the_general_rule(text):
     assert (count.text, count.value, count.precision) == (raw, *_count_value(raw))
 
 
-@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name if p else "no-captures")
 def test_str_and_bytes_input_give_the_same_page(path):
     data = path.read_bytes()
     url = f"https://t.me/s/{path.name.split('__')[0]}"
