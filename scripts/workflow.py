@@ -112,6 +112,14 @@ def copy_database(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def one_line(problems: list[str], shown: int = 3) -> list[str]:
+    """A file's problems as at most one line (integrity_check can list thousands)."""
+    if not problems:
+        return []
+    more = f" (and {len(problems) - shown} more)" if len(problems) > shown else ""
+    return ["; ".join(problems[:shown]) + more]
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -121,28 +129,49 @@ def sha256_file(path: Path) -> str:
 
 
 # ---------------------------------------------------------------- restore
+#
+# Each file is restored on its own, from the first source that has it sound: the release
+# folder given (--release-dir), else the GitHub release, else the published site (which
+# serves telegram.db only). A damaged copy of one file never costs the other file: a
+# truncated archive.db does not throw away a sound telegram.db, nor the reverse.
+#
+# A file that no source could give starts fresh only when nothing was ever there to lose:
+# the sources that were asked say they do not exist (gh: "release not found"; the site:
+# HTTP 404), or a release that exists never had the file (archive.db of an older
+# release). When a source exists but could not be read (an outage, an HTML page instead
+# of a database, a truncated download), restore fails, unless the run says --allow-fresh
+# true; even then every sound file is kept. A fresh archive.db beside a restored
+# telegram.db numbers its fetches after the last one telegram.db cites.
 
 
 @dataclass
 class Attempt:
-    """What one source said: `found` the databases, nothing there (`absent`), or `error`."""
+    """What one source said: it exists (`found`: `files` holds what it gave, `damaged`
+    which of those are broken, and why), it does not exist at all (`absent`: nothing was
+    ever published there), or it could not be read (`error`)."""
 
     source: str
     outcome: str  # found | absent | error
     detail: str
     files: dict[str, Path] = field(default_factory=dict)
+    offers: tuple[str, ...] = DATABASES  # the files this kind of source can hold
+    damaged: dict[str, str] = field(default_factory=dict)
+    got: str = "downloaded"  # how the files came: for messages
 
 
 def from_release_dir(release_dir: Path, workdir: Path) -> Attempt:
+    """A folder named on the command line: it must hold the files (it is never a first run)."""
     source = f"release folder {release_dir}"
-    if not (release_dir / "telegram.db").exists():
-        return Attempt(source, "absent", f"no telegram.db in {release_dir}")
+    if not release_dir.is_dir():
+        return Attempt(source, "error", f"{release_dir} is not a folder")
+    present = [name for name in DATABASES if (release_dir / name).is_file()]
+    if not present:
+        return Attempt(source, "error", f"neither {' nor '.join(DATABASES)} is in {release_dir}")
     files = {}
-    for name in DATABASES:
-        if (release_dir / name).exists():
-            shutil.copyfile(release_dir / name, workdir / name)
-            files[name] = workdir / name
-    return Attempt(source, "found", f"copied {', '.join(files)}", files)
+    for name in present:
+        shutil.copyfile(release_dir / name, workdir / name)
+        files[name] = workdir / name
+    return Attempt(source, "found", f"copied {', '.join(files)}", files, got="copied")
 
 
 def from_github_release(repo: str, tag: str, workdir: Path) -> Attempt:
@@ -156,21 +185,29 @@ def from_github_release(repo: str, tag: str, workdir: Path) -> Attempt:
     )
     if view.returncode != 0:
         message = (view.stderr or view.stdout).strip()
-        if "not found" in message.lower():
+        if "release not found" in message.lower():
             return Attempt(source, "absent", f"no release tagged {tag} ({message})")
         return Attempt(source, "error", f"gh release view failed: {message}")
     assets = view.stdout.split()
-    if "telegram.db" not in assets:
-        return Attempt(source, "absent", f"the release has no telegram.db (assets: {', '.join(assets) or 'none'})")
+    if not assets:
+        # Created, but the first run's upload never put a file in it: nothing to lose.
+        return Attempt(source, "absent", f"the release tagged {tag} has no files")
+    wanted = [name for name in DATABASES if name in assets]
+    if not wanted:
+        return Attempt(source, "found", f"the release has neither {' nor '.join(DATABASES)} "
+                       f"(assets: {', '.join(assets)})")
     command = ["gh", "release", "download", tag, "--repo", repo, "--dir", str(workdir), "--clobber"]
-    for name in DATABASES:
-        if name in assets:
-            command += ["--pattern", name]
+    for name in wanted:
+        command += ["--pattern", name]
     download = subprocess.run(command, capture_output=True, text=True)
     if download.returncode != 0:
         return Attempt(source, "error", f"gh release download failed: {(download.stderr or download.stdout).strip()}")
-    files = {name: workdir / name for name in DATABASES if (workdir / name).exists()}
-    return Attempt(source, "found", f"downloaded {', '.join(files)}", files)
+    attempt = Attempt(source, "found", f"downloaded {', '.join(wanted)}",
+                      {name: workdir / name for name in wanted if (workdir / name).exists()})
+    for name in wanted:
+        if name not in attempt.files:
+            attempt.damaged[name] = "listed in the release, but the download did not give it"
+    return attempt
 
 
 def from_site(site_url: str, workdir: Path, timeout: float = 600.0) -> Attempt:
@@ -182,26 +219,123 @@ def from_site(site_url: str, workdir: Path, timeout: float = 600.0) -> Attempt:
     target = workdir / "telegram.db"
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code in (403, 404, 410):
-                return Attempt(source, "absent", f"HTTP {response.status_code}")
+            if response.status_code in (404, 410):
+                return Attempt(source, "absent", f"HTTP {response.status_code}: the site has no telegram.db",
+                               offers=("telegram.db",))
             if response.status_code != 200:
-                return Attempt(source, "error", f"HTTP {response.status_code}")
+                return Attempt(source, "error", f"HTTP {response.status_code}", offers=("telegram.db",))
             with target.open("wb") as f:
                 for chunk in response.iter_bytes():
                     f.write(chunk)
+            kind = response.headers.get("content-type", "no content-type")
     except httpx.HTTPError as error:
-        return Attempt(source, "error", f"{type(error).__name__}: {error}")
-    return Attempt(source, "found", "downloaded telegram.db (the site has no archive.db)", {"telegram.db": target})
+        return Attempt(source, "error", f"{type(error).__name__}: {error}", offers=("telegram.db",))
+    return Attempt(source, "found", f"downloaded telegram.db ({target.stat().st_size} bytes, {kind}; "
+                   "the site has no archive.db)", {"telegram.db": target}, offers=("telegram.db",))
 
 
 def verified(attempt: Attempt) -> Attempt:
-    """A found telegram.db that is not a sound SQLite file counts as an error."""
-    if attempt.outcome != "found":
-        return attempt
-    problems = [p for path in attempt.files.values() for p in integrity_problems(path)]
-    if problems:
-        return Attempt(attempt.source, "error", "downloaded, but broken: " + "; ".join(problems[:5]))
+    """Each file a source gave is checked on its own; a broken one is set aside in
+    `damaged` and the others stay usable."""
+    for name, path in list(attempt.files.items()):
+        problems = [p.removeprefix(f"{path}: ") for p in integrity_problems(path)]
+        if problems:
+            del attempt.files[name]
+            attempt.damaged[name] = f"{attempt.got}, but broken: " + one_line(problems)[0]
     return attempt
+
+
+def unreadable(name: str, attempts: list[Attempt]) -> list[str]:
+    """Why `name` may exist somewhere though no source gave it sound (empty: it was
+    never published anywhere that was asked)."""
+    reasons = []
+    for attempt in attempts:
+        if name not in attempt.offers:
+            continue
+        if attempt.outcome == "error":
+            reasons.append(f"{attempt.source} could not be read ({attempt.detail})")
+        elif name in attempt.damaged:
+            reasons.append(f"{attempt.source}: {name} {attempt.damaged[name]}")
+        elif attempt.outcome == "found" and name == "telegram.db" and name not in attempt.files:
+            reasons.append(f"{attempt.source} exists but has no telegram.db ({attempt.detail})")
+    return reasons
+
+
+def last_cited_fetch_id(db_path: Path) -> int:
+    """The highest archive fetch id telegram.db cites (`fetches.id`, any `fetch_id`)."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        last = 0
+        tables = [r[0] for r in conn.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'")]
+        for table in tables:
+            columns = {r[1] for r in conn.execute(f"pragma table_info([{table}])")}
+            citing = ["fetch_id"] if "fetch_id" in columns else []
+            if table == "fetches" and "id" in columns:
+                citing.append("id")
+            for column in citing:
+                value = conn.execute(f"select max([{column}]) from [{table}]").fetchone()[0]
+                if isinstance(value, int):
+                    last = max(last, value)
+        return last
+    finally:
+        conn.close()
+
+
+def archive_last_id(archive_path: Path) -> int:
+    conn = sqlite3.connect(f"file:{archive_path}?mode=ro", uri=True)
+    try:
+        return conn.execute("select coalesce(max(id), 0) from fetches").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def reserve_archive_ids(archive_path: Path, above: int) -> int:
+    """Make archive.db number its next fetches after `above` (creating the file if need
+    be), so that no new fetch takes an id telegram.db already cites. Returns the last
+    fetch id the archive had.
+
+    archive.db's `fetches.id` is an INTEGER PRIMARY KEY, numbered from the last row: an
+    empty archive would start again at 1. When the archive is behind, its table is
+    re-created with AUTOINCREMENT (same columns, rows and indexes) and its
+    `sqlite_sequence` set to `above`, which holds even while the table is empty and
+    travels with the file into the release."""
+    from .schema import open_archive
+
+    adb = open_archive(archive_path)
+    conn = adb.conn
+    try:
+        last = conn.execute("select coalesce(max(id), 0) from fetches").fetchone()[0]
+        if last >= above:
+            return last
+        sql = conn.execute("select sql from sqlite_master where type = 'table' and name = 'fetches'").fetchone()[0]
+        conn.execute("begin immediate")
+        try:
+            if not re.search(r"\bautoincrement\b", sql, re.IGNORECASE):
+                indexes = [r[0] for r in conn.execute(
+                    "select sql from sqlite_master where type = 'index' and tbl_name = 'fetches' and sql is not null")]
+                numbered, renamed = re.subn(r'^(\s*CREATE\s+TABLE\s+)("fetches"|\[fetches\]|`fetches`|fetches)(?=\s*\()',
+                                            r'\1"fetches_numbered"', sql, count=1, flags=re.IGNORECASE)
+                numbered, keyed = re.subn(r'(("id"|\[id\]|`id`|\bid)\s+INTEGER\s+PRIMARY\s+KEY)\b',
+                                          r'\1 AUTOINCREMENT', numbered, count=1, flags=re.IGNORECASE)
+                if not (renamed and keyed):
+                    raise click.ClickException(f"{archive_path}: unexpected fetches table, cannot number "
+                                               f"its fetches after {above}: {sql}")
+                conn.execute(numbered)
+                conn.execute("insert into fetches_numbered select * from fetches")
+                conn.execute("drop table fetches")
+                conn.execute("alter table fetches_numbered rename to fetches")
+                for index in indexes:
+                    conn.execute(index)
+            if not conn.execute("update sqlite_sequence set seq = ? where name = 'fetches'", [above]).rowcount:
+                conn.execute("insert into sqlite_sequence (name, seq) values ('fetches', ?)", [above])
+            conn.execute("commit")
+        except BaseException:
+            conn.execute("rollback")
+            raise
+        return last
+    finally:
+        adb.close()
 
 
 def forget_crawl_positions(db_path: Path) -> int:
@@ -229,64 +363,106 @@ def forget_crawl_positions(db_path: Path) -> int:
 @click.option("--full-backfill", type=click.BOOL, default=False,
               help="Forget where crawls stopped, so this run walks every channel back to its first post.")
 @click.option("--allow-fresh", type=click.BOOL, default=False,
-              help="Start fresh even when the release could not be read (it may hold history).")
+              help="Start a file fresh even when a source that may hold it could not be read "
+                   "(sound files are kept all the same).")
 def restore(data_dir, before_dir, release_dir, release_repo, release_tag, site_url, full_backfill, allow_fresh):
-    """Fetch the previous telegram.db and archive.db: the release, else the site, else fresh."""
+    """Fetch the previous telegram.db and archive.db, each from the first source that has
+    it sound: the release folder, the release, the site (telegram.db only)."""
     existing = [data_dir / name for name in DATABASES if (data_dir / name).exists()]
     if existing:
         raise click.ClickException(f"{existing[0]} already exists: restore only fills an empty data folder")
     data_dir.mkdir(parents=True, exist_ok=True)
     before_dir.mkdir(parents=True, exist_ok=True)
+    sources = []
+    if release_dir:
+        sources.append((DATABASES, lambda w: from_release_dir(release_dir, w)))
+    if release_repo:
+        sources.append((DATABASES, lambda w: from_github_release(release_repo, release_tag, w)))
+    if site_url:
+        sources.append((("telegram.db",), lambda w: from_site(site_url, w)))
     attempts: list[Attempt] = []
+    chosen: dict[str, Attempt] = {}
     with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
-        sources = []
-        if release_dir:
-            sources.append(lambda w: from_release_dir(release_dir, w))
-        if release_repo:
-            sources.append(lambda w: from_github_release(release_repo, release_tag, w))
-        if site_url:
-            sources.append(lambda w: from_site(site_url, w))
-        found = None
-        for index, fetch in enumerate(sources):
+        for index, (offers, fetch) in enumerate(sources):
+            if all(name in chosen for name in offers):
+                continue  # everything this source could give is already restored
             workdir = Path(tmp) / str(index)
             workdir.mkdir()
             attempt = verified(fetch(workdir))
             attempts.append(attempt)
             click.echo(f"{attempt.source}: {attempt.outcome}: {attempt.detail}")
-            if attempt.outcome == "found":
-                found = attempt
-                break
-        if found:
-            for name, path in found.files.items():
-                shutil.copyfile(path, before_dir / name)
-                os.replace(path, data_dir / name)
-            if "archive.db" not in found.files:
-                annotate("warning", f"{found.source} had no archive.db: this run's archive starts empty "
-                         "(telegram.db still holds all the history)", "No archive restored")
-    release_errors = [a for a in attempts if a.outcome == "error" and a.source.startswith("GitHub release")]
-    if not found and release_errors and not allow_fresh:
-        annotate("error", f"{release_errors[0].source} could not be read ({release_errors[0].detail}) and no "
-                 "other source had the data. Refusing to start fresh: that would publish a dataset without "
-                 "its history. Re-run later, or run with --allow-fresh true.", "Restore failed")
-        sys.exit(1)
-    if not found:
-        tried = "; ".join(f"{a.source}: {a.detail}" for a in attempts) or "no source was configured"
-        annotate("warning", f"No previous telegram.db was found ({tried}). STARTING A FRESH DATASET: "
-                 "the crawl goes back to each channel's first post, but edits, deletions and view "
-                 "counts seen by earlier runs (if there were any) are not in it.", "Fresh start")
-    if full_backfill and (data_dir / "telegram.db").exists():
-        forgotten = forget_crawl_positions(data_dir / "telegram.db")
+            for name, why in attempt.damaged.items():
+                click.echo(f"{attempt.source}: {name} {why}")
+            for name in attempt.files:
+                chosen.setdefault(name, attempt)
+        blocked = {name: unreadable(name, attempts) for name in DATABASES if name not in chosen}
+        blocked = {name: reasons for name, reasons in blocked.items() if reasons}
+        if blocked and not allow_fresh:
+            reasons: dict[str, list[str]] = {}  # one reason may stand for both files
+            for name, why in blocked.items():
+                for reason in why:
+                    reasons.setdefault(reason, []).append(name)
+            kept = ", ".join(f"{name} is sound in {attempt.source}" for name, attempt in chosen.items())
+            annotate("error", f"No sound {' or '.join(blocked)} could be restored: "
+                     + "; ".join(reason + (f" [{', '.join(names)}]" if len(blocked) > 1 else "")
+                                 for reason, names in reasons.items())
+                     + (f" ({kept})" if kept else "")
+                     + ". Refusing to start without history: that would publish the dataset without what "
+                     "earlier runs saw. Re-run later or repair the source; or run with --allow-fresh true to "
+                     "start only what could not be read fresh (sound files are kept).", "Restore failed")
+            sys.exit(1)
+        for name, attempt in chosen.items():
+            shutil.copyfile(attempt.files[name], before_dir / name)
+            os.replace(attempt.files[name], data_dir / name)
+    db_path, archive_path = data_dir / "telegram.db", data_dir / "archive.db"
+    tried = "; ".join(f"{a.source}: {a.detail}" for a in attempts) or "no source was configured"
+    if "telegram.db" not in chosen:
+        why = (f"No sound telegram.db could be restored ({', '.join(blocked['telegram.db'])}) and the run "
+               "allows a fresh start (--allow-fresh)" if "telegram.db" in blocked
+               else f"No previous telegram.db was found ({tried})")
+        kept = (f" archive.db was restored from {chosen['archive.db'].source} and is kept: every page earlier "
+                "runs fetched is in it, and `telegram-datasette rebuild` can rebuild telegram.db from it."
+                if "archive.db" in chosen else "")
+        annotate("warning", f"{why}. STARTING A FRESH DATASET: the crawl goes back to each channel's first "
+                 "post, but edits, deletions and view counts seen by earlier runs (if there were any) are not "
+                 f"in it.{kept}", "Fresh start")
+    elif "archive.db" not in chosen:
+        source = chosen["telegram.db"].source
+        why = (f"No sound archive.db could be restored ({', '.join(blocked['archive.db'])}) and the run allows "
+               "a fresh start (--allow-fresh)" if "archive.db" in blocked
+               else f"{source} had no archive.db" if source.startswith(("GitHub release", "release folder"))
+               else f"no source had an archive.db ({tried})")
+        annotate("warning", f"{why}: this run's archive starts empty (telegram.db, restored from {source}, "
+                 "still holds all the history)", "No archive restored")
+    if "telegram.db" in chosen:
+        cited = last_cited_fetch_id(db_path)
+        if cited and ("archive.db" not in chosen or archive_last_id(archive_path) < cited):
+            last = reserve_archive_ids(archive_path, cited)
+            if "archive.db" in chosen:
+                annotate("warning", f"archive.db ends at fetch {last} but telegram.db cites fetches up to "
+                         f"{cited}: the two come from different runs. New fetches are numbered after {cited}, "
+                         "so none takes an id telegram.db already cites.", "Archive behind telegram.db")
+            else:
+                click.echo(f"archive.db starts fresh, its fetches numbered after {cited} (the last telegram.db cites)")
+    if full_backfill and db_path.exists():
+        forgotten = forget_crawl_positions(db_path)
         click.echo(f"full backfill: forgot the crawl position of {forgotten} channels")
+    telegram = chosen.get("telegram.db")
     info = {
-        "source": found.source if found else "fresh",
-        "detail": found.detail if found else None,
-        "files": sorted(found.files) if found else [],
-        "attempts": [{"source": a.source, "outcome": a.outcome, "detail": a.detail} for a in attempts],
+        "source": telegram.source if telegram else "fresh",
+        "detail": telegram.detail if telegram else None,
+        "files": sorted(chosen),
+        "sources": {name: chosen[name].source if name in chosen else "fresh" for name in DATABASES},
+        "allowed_fresh": sorted(blocked),
+        "attempts": [{"source": a.source, "outcome": a.outcome, "detail": a.detail,
+                      **({"damaged": a.damaged} if a.damaged else {})} for a in attempts],
         "full_backfill": bool(full_backfill),
         "restored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (before_dir / "restore.json").write_text(json.dumps(info, indent=2))
-    click.echo(f"restored from {info['source']} into {data_dir}")
+    click.echo("restored " + ", ".join(f"{name} from {source}" if source != "fresh" else f"{name} fresh"
+                                       for name, source in info["sources"].items())
+               + f" into {data_dir}")
 
 
 # ---------------------------------------------------------------- check
@@ -370,15 +546,30 @@ def check(before_dir, db_path, archive_path, run_smoke):
     problems = []
     for path in (db_path, archive_path):
         if path.exists():
-            problems += [f"integrity: {p}" for p in integrity_problems(path)]
+            problems += [f"integrity: {p}" for p in one_line(integrity_problems(path))]
         elif path == db_path or (before_dir / path.name).exists():
             problems.append(f"{path} is missing")
+    # The previous files passed `integrity_check` when restore took them; here a damaged
+    # one (changed since, or not put there by restore) is one clear line, not a traceback.
+    def unreadable_previous(name: str, previous: Path, why: str) -> str:
+        return (f"the previous {name} cannot be read ({previous}: {why}), so nothing can be checked "
+                f"against it; restore leaves only sound copies in {before_dir}: was it changed since?")
+
+    for name in DATABASES:
+        previous = before_dir / name
+        if previous.exists() and not is_sqlite(previous):
+            problems.append(unreadable_previous(name, previous, "not an SQLite database"))
     if not problems:
         for name, current in (("telegram.db", db_path), ("archive.db", archive_path)):
             previous = before_dir / name
             if not previous.exists():
                 continue
-            for table, (count, examples) in lost_rows(previous, current, KEPT_ROWS[name]).items():
+            try:
+                lost = lost_rows(previous, current, KEPT_ROWS[name])
+            except sqlite3.DatabaseError as error:  # `current` just passed integrity_check
+                problems.append(unreadable_previous(name, previous, str(error)))
+                continue
+            for table, (count, examples) in lost.items():
                 key, kept = KEPT_ROWS[name][table]
                 problems.append(
                     f"lost: {count} rows of {name} {table} that the previous run had "
@@ -496,12 +687,17 @@ def changes(before: Path | None, after: Path) -> dict[str, dict[str, int]]:
 def summary_markdown(before_dir: Path, db_path: Path) -> str:
     info_path = before_dir / "restore.json"
     info = json.loads(info_path.read_text()) if info_path.exists() else {"source": "unknown"}
-    rows = changes(before_dir / "telegram.db", db_path) if db_path.exists() else {}
     lines = ["## Telegram dataset update", ""]
+    try:
+        rows = changes(before_dir / "telegram.db", db_path) if db_path.exists() else {}
+    except sqlite3.DatabaseError as error:
+        return "\n".join(lines + [f"The databases could not be read: {error}.", ""])
     if info.get("source") == "fresh":
         lines += ["> [!WARNING]", "> No previous dataset was found: this run started fresh.", ""]
     else:
         lines += [f"Started from {info.get('source')}" + (" (full backfill)" if info.get("full_backfill") else "") + ".", ""]
+        if info.get("sources", {}).get("archive.db") == "fresh":
+            lines += ["> [!WARNING]", "> No previous archive.db was restored: this run's archive started empty.", ""]
     if not rows:
         return "\n".join(lines + ["No posts in the database.", ""])
     totals = {k: sum(r.get(k, 0) for r in rows.values()) for k in ("posts", "new", "edited", "deleted", "restored")}

@@ -328,6 +328,70 @@ def test_a_run_that_lost_rows_fails_the_check_and_leaves_the_release_untouched(f
     assert digests(release) == release_before and digests(tmp_path / "site") == site_before
 
 
+def test_a_truncated_archive_in_the_release_stops_the_run_and_allow_fresh_keeps_telegram_db(
+        first_run, tmp_path, site_server):
+    """The finding: restore threw the release away for its truncated archive.db, took the
+    site's telegram.db beside an empty archive whose ids restarted at 1, and every later
+    check failed ("lost: N rows of telegram.db fetches": new fetches took cited ids)."""
+    _, fake, _ = first_run
+    release = continue_from(first_run, tmp_path)
+    www, site_url = site_server  # the published site, answering with its telegram.db
+    shutil.copyfile(tmp_path / "site" / "telegram.db", www / "telegram.db")
+    first_db = tmp_path / "release1.db"
+    shutil.copyfile(release / "telegram.db", first_db)
+    archive = (release / "archive.db").read_bytes()
+    (release / "archive.db").write_bytes(archive[: len(archive) // 2])
+    release_before, site_before = digests(release), digests(tmp_path / "site")
+    with fake.serve() as url:
+        runner = Runner(tmp_path, url, "stopped")
+        runner.env["SITE_URL"] = site_url
+        assert runner.play() == "restore"
+        (error,) = [line for line in runner.output("restore").splitlines() if line.startswith("::error")]
+        assert error.startswith("::error title=Restore failed::No sound archive.db could be restored")
+        assert "crawl" not in runner.outputs and not (runner.work / "data" / "telegram.db").exists()
+        assert digests(release) == release_before and digests(tmp_path / "site") == site_before
+
+        runner = Runner(tmp_path, url, "allowed")
+        runner.env.update(SITE_URL=site_url, ALLOW_FRESH="true")
+        failed = runner.play()
+        assert failed is None, runner.output(failed)
+        assert "::warning title=No archive restored::" in runner.output("restore")
+        assert "No previous archive.db was restored" in runner.summary.read_text()
+        cited = max(r[0] for r in rows(first_db, "select id from fetches"))
+        new_ids = {r[0] for r in rows(release / "archive.db", "select id from fetches")}
+        assert new_ids and min(new_ids) > cited  # never an id the kept telegram.db cites
+        sql = "select id, url, sha256 from fetches"
+        assert rows(first_db, sql) <= rows(release / "telegram.db", sql)
+        assert rows(first_db, "select channel, id from posts") <= rows(release / "telegram.db", "select channel, id from posts")
+
+        runner = Runner(tmp_path, url, "later")  # and the runs after it pass their check
+        failed = runner.play()
+        assert failed is None, runner.output(failed)
+        assert "check passed" in runner.output("check")
+        assert min(new_ids) == min(r[0] for r in rows(release / "archive.db", "select id from fetches"))
+
+
+def damage_file(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if how == "truncated" else b"<html>not a database</html>\n" * 100)
+
+
+@pytest.mark.parametrize("how", ["truncated", "overwritten"])
+@pytest.mark.parametrize("name", ["telegram.db", "archive.db"])
+def test_check_with_a_damaged_previous_database_fails_in_one_line(first_run, tmp_path, name, how):
+    runner = Runner(tmp_path, "http://127.0.0.1:9", "check")
+    result = scripts_command(runner, "restore", "--release-dir", str(release_dir(first_run[0])))
+    assert result.returncode == 0, result.stdout + result.stderr
+    damage_file(runner.work / "before" / name, how)
+    result = scripts_command(runner, "check", "--before", "before", "--db", "data/telegram.db",
+                             "--archive", "data/archive.db", "--no-smoke")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    (error,) = [line for line in output.splitlines() if line.startswith("::error")]
+    assert error.startswith(f"::error title=Check failed::the previous {name} cannot be read")
+
+
 # ---------------------------------------------------------------- restore and publish, one by one
 
 
@@ -374,7 +438,8 @@ def test_restore_refuses_a_fresh_start_when_the_release_cannot_be_read(first_run
     runner = Runner(tmp_path, "http://127.0.0.1:9", "outage")
     result = scripts_command(runner, "restore", "--release-repo", REPO, "--site-url", url, FAKE_GH_FAIL="1")
     assert result.returncode == 1
-    assert "::error title=Restore failed::GitHub release example/telegram-data@data could not be read" in result.stdout
+    assert ("::error title=Restore failed::No sound telegram.db or archive.db could be restored: "
+            "GitHub release example/telegram-data@data could not be read") in result.stdout
     assert "HTTP 502" in result.stdout and not (runner.work / "data" / "telegram.db").exists()
     result = scripts_command(runner, "restore", "--release-repo", REPO, "--allow-fresh", "true", FAKE_GH_FAIL="1")
     assert result.returncode == 0 and "::warning title=Fresh start::" in result.stdout
