@@ -8,7 +8,10 @@ channels the way t.me does, so the crawler can be developed and tested offline.
     /s/NAME of a channel without public preview, or of an unknown one: 302 to /NAME
 
 Tests drive it from Python (`FakeTelegram`, `FakeChannel`); another process can drive
-it over HTTP through the admin endpoints under /_fake/ (see `AdminRoutes`).
+it over HTTP through the admin endpoints under /_fake/ (see `AdminRoutes`). Faults
+(`FakeTelegram.inject` and its named helpers) play the hostile cases: rate limits, any
+status, slow, truncated, drip-fed, endless and deeply nested responses, a missing
+"more" link, a changed layout and a page that is not Telegram's.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bisect import bisect_left, bisect_right
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -158,7 +162,8 @@ class FakeChannel:
 
 # ---------------------------------------------------------------- faults
 
-FAULT_KINDS = ("rate_limit", "status", "slow", "truncate", "no_more_link", "layout", "not_telegram")
+FAULT_KINDS = ("rate_limit", "status", "slow", "truncate", "no_more_link", "layout", "not_telegram",
+               "drip", "endless", "deep_nesting")
 
 
 @dataclass
@@ -168,9 +173,12 @@ class Fault:
     path: str | None = None  # regex searched in "path?query"; None: every request
     retry_after: int = 1  # rate_limit
     status: int = 503  # status
-    seconds: float = 0.0  # slow
+    seconds: float = 0.0  # slow: the delay; drip: the pause between two bytes
     keep: float = 0.5  # truncate: the share of the body sent
     lie_length: bool = True  # truncate: announce the full length, then hang up
+    chunk: int = 65536  # endless: bytes per chunk
+    depth: int = 50_000  # deep_nesting: how many elements deep the first message text goes
+    tag: str = "b"  # deep_nesting: the element nested
 
     def matches(self, target: str) -> bool:
         return self.times != 0 and (self.path is None or re.search(self.path, target) is not None)
@@ -197,6 +205,7 @@ class FakeTelegram:
         self.user_agents: list[str] = []  # the User-Agent of each of those requests
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
+        self.stopped = threading.Event()  # ends drip-fed and endless responses on stop()
         self.base_url: str | None = None
         self._server: ThreadingHTTPServer | None = None
 
@@ -204,6 +213,7 @@ class FakeTelegram:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         handler = type("Handler", (FakeTelegramHandler,), {"fake": self})
+        self.stopped.clear()
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
@@ -213,6 +223,7 @@ class FakeTelegram:
         return self.base_url
 
     def stop(self) -> None:
+        self.stopped.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -315,6 +326,24 @@ class FakeTelegram:
     def not_telegram(self, times: int | None = 1, path: str | None = None) -> Fault:
         return self.inject("not_telegram", times, path)
 
+    def status(self, status: int, times: int | None = 1, path: str | None = None) -> Fault:
+        """Answer with this HTTP status (404 on an older page, 410, 500...)."""
+        return self.inject("status", times, path, status=status)
+
+    def drip(self, seconds: float = 5.0, times: int | None = 1, path: str | None = None) -> Fault:
+        """Send the headers, then the body one byte every `seconds`: each read of the
+        client gets data in time, so only an overall deadline ends the request."""
+        return self.inject("drip", times, path, seconds=seconds)
+
+    def endless(self, times: int | None = 1, chunk: int = 65536, path: str | None = None) -> Fault:
+        """A chunked body that never ends: the page, then filler, until the client hangs up."""
+        return self.inject("endless", times, path, chunk=chunk)
+
+    def deep_nesting(self, depth: int = 50_000, tag: str = "b", times: int | None = 1,
+                     path: str | None = None) -> Fault:
+        """The first message text of the page nested `depth` <tag> elements deep."""
+        return self.inject("deep_nesting", times, path, depth=depth, tag=tag)
+
     def clear_faults(self) -> None:
         with self.lock:
             self.faults.clear()
@@ -339,7 +368,7 @@ class FakeTelegram:
             return 429, {"Retry-After": str(faults["rate_limit"].retry_after)}, b"Too Many Requests\n"
         if "status" in faults:
             status = faults["status"].status
-            return status, {}, f"<html><body><h1>{status} Server Error</h1></body></html>\n".encode()
+            return status, {}, f"<html><body><h1>{status} {status_phrase(status)}</h1></body></html>\n".encode()
         if "not_telegram" in faults:
             return 200, {}, NOT_TELEGRAM_HTML.encode()
         parts = [p for p in path.split("/") if p]
@@ -364,6 +393,8 @@ class FakeTelegram:
             more_link="no_more_link" not in faults, layout="renamed" if "layout" in faults else "current",
             seen_at=int(time.time()),
         )
+        if "deep_nesting" in faults:
+            html = nest_deeply(html, faults["deep_nesting"].depth, faults["deep_nesting"].tag)
         return 200, {}, html.encode()
 
     def post_page(self, name: str, post_id: int, query: dict) -> tuple[int, dict, bytes]:
@@ -390,6 +421,25 @@ class FakeTelegram:
         return AdminRoutes(self).handle(method, path[len(ADMIN_PREFIX):], body)
 
 
+def status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+MESSAGE_TEXT = '<div class="tgme_widget_message_text js-message_text" dir="auto">'
+
+
+def nest_deeply(html: str, depth: int, tag: str = "b") -> str:
+    """The page with `depth` nested <tag> elements at the start of its first message text
+    (or of the message history when no post has text): a parser-breaking page."""
+    nested = f"<{tag}>" * depth + "deep" + f"</{tag}>" * depth
+    at = html.find(MESSAGE_TEXT)
+    at = at + len(MESSAGE_TEXT) if at >= 0 else html.index("js-message_history\">") + len("js-message_history\">")
+    return html[:at] + nested + html[at:]
+
+
 def _int(values: list[str] | None) -> int | None:
     try:
         return int(values[0]) if values else None
@@ -401,7 +451,7 @@ class AdminRoutes:
     """HTTP control for a fake server running in another process. JSON in, JSON out.
 
     POST /_fake/advance   {"channel"?, "new_posts"?, "edits"?, "deletions"?, "views_factor"?}
-    POST /_fake/fault     {"kind", "times"?, "path"?, ...Fault options}
+    POST /_fake/fault     {"kind", "times"?, "path"?, ...Fault options}  (kinds: FAULT_KINDS)
     POST /_fake/clear     drop pending faults and the request log
     GET  /_fake/log       {"requests": [...]}
     GET  /_fake/channels  each channel's newest id and post count
@@ -471,7 +521,12 @@ class FakeTelegramHandler(BaseHTTPRequestHandler):
         if "slow" in faults:
             time.sleep(faults["slow"].seconds)
         status, headers, payload = self.fake.respond(split.path, parse_qs(split.query), faults)
-        self.send(status, headers, payload, truncate=faults.get("truncate"))
+        if "endless" in faults:
+            self.send_endless(status, headers, payload, faults["endless"].chunk)
+        elif "drip" in faults:
+            self.send_drip(status, headers, payload, faults["drip"].seconds)
+        else:
+            self.send(status, headers, payload, truncate=faults.get("truncate"))
 
     def send(self, status: int, headers: dict, body: bytes, *, content_type: str = "text/html; charset=utf-8",
              truncate: Fault | None = None) -> None:
@@ -493,6 +548,44 @@ class FakeTelegramHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def send_drip(self, status: int, headers: dict, body: bytes, seconds: float) -> None:
+        """The whole length announced, then one byte every `seconds`, until the client
+        hangs up or the server stops."""
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            for i in range(len(body)):
+                if self.fake.stopped.wait(seconds):
+                    return
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def send_endless(self, status: int, headers: dict, body: bytes, chunk: int) -> None:
+        """A chunked body that never ends: the page, then filler, until the client hangs
+        up or the server stops."""
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.close_connection = True
+        filler = (b"<!-- and more -->\n" * (chunk // 18 + 1))[:chunk]
+        try:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+            while not self.fake.stopped.is_set():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(filler), filler))
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
 
 
 # ---------------------------------------------------------------- demo set and CLI

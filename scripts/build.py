@@ -142,8 +142,13 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
 
     Builds into a temporary file and swaps it in, so a failed rebuild leaves the
     previous telegram.db untouched. Parsing runs in `workers` processes (default: one
-    per core); storing and deriving stay in order in this one.
+    per core); storing and deriving stay in order in this one. `crawl_state` is
+    recomputed from the crawled pages, so the next crawl goes on where the last one
+    stopped instead of walking every channel again.
     """
+    from .crawl import before_of
+    from .pipeline import covered_ids
+
     demo = is_demo(db_path)
     adb = open_archive(archive_path)
     tmp = db_path.with_name(db_path.name + ".rebuild")
@@ -153,17 +158,67 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
     if demo:
         mark_demo(db)
     totals = Counter()
+    spans = []  # (channel, low id, high id, oldest post shown) vouched for by a crawled page
     for fetch, body, reading in read_fetches(iter_fetches(adb), workers or os.cpu_count() or 1):
         outcome = store_fetch(db, fetch, body, reading)
         totals["fetches"] += 1
         totals["posts"] += outcome.summary.get("posts", 0)
         totals["problems"] += len(outcome.problems)
+        page = reading.page if reading is not None and not reading.problem else None
+        if fetch.get("source") != "crawl" or page is None or not page.complete:
+            continue  # only a crawled page read in full vouches for its range
+        url = fetch.get("final_url") or fetch["url"]
+        span = covered_ids(url, page)
+        if span is not None:
+            ids = [post.id for post in page.posts]
+            high = span[1] if span[1] != float("inf") else max(ids)
+            spans.append((page.posts[0].channel, span[0], high, min(ids)))
+        elif not page.posts and not page.is_embed and fetch.get("channel") and (before_of(url) or 0) > 1:
+            # An empty older page: nothing exists before it, the backfill reached the end.
+            spans.append((fetch["channel"], 1, before_of(url) - 1, None))
+    with db.atomic():
+        for state in crawl_states(spans):
+            db["crawl_state"].upsert({**state, "updated_at": utc_now()}, pk="channel")
     derive(db)
     db.close()
     for old in db_files(db_path):
         old.unlink()
     os.replace(tmp, db_path)
     return totals
+
+
+def crawl_states(spans: list[tuple[str, int, int, int | None]]) -> list[dict]:
+    """crawl_state rows from the id ranges that crawled pages vouch for.
+
+    Per channel the ranges are merged where they touch. A crawl_state holds one synced
+    range, so it takes the one that leaves the next crawl least to walk: the ids above
+    it (the walk from the newest page comes down to it) and, unless it reaches the
+    first post, the ids below it.
+    """
+    by_channel: dict[str, list] = {}
+    names: dict[str, str] = {}
+    for channel, low, high, oldest in spans:
+        by_channel.setdefault(channel.lower(), []).append((low, high, oldest if oldest is not None else float("inf")))
+        if oldest is not None:
+            names[channel.lower()] = channel  # spelled as the posts spell it
+    rows = []
+    for key, items in by_channel.items():
+        ranges: list[list] = []  # [low, high, oldest post shown], merged
+        for low, high, oldest in sorted(items):
+            if ranges and low <= ranges[-1][1] + 1:
+                ranges[-1][1] = max(ranges[-1][1], high)
+                ranges[-1][2] = min(ranges[-1][2], oldest)
+            else:
+                ranges.append([low, high, oldest])
+        top = max(r[1] for r in ranges)
+        low, high, oldest = min(ranges, key=lambda r: (top - r[1]) + (r[0] if r[0] > 1 else 0))
+        rows.append({
+            "channel": names.get(key, key),
+            "high_id": high,
+            "low_id": max(low, oldest) if oldest != float("inf") else low,
+            "backfill_complete": int(low <= 1),
+        })
+    return rows
 
 
 def db_files(path: Path) -> list[Path]:

@@ -21,6 +21,8 @@ DEFAULTS = {
     "refresh_days": 7,
     "timeout_seconds": 30,
     "max_retries": 5,
+    "request_deadline_seconds": 60,
+    "max_page_bytes": 5_000_000,
 }
 
 
@@ -40,6 +42,9 @@ KEYS = {
     "timeout_seconds": (float, "a number > 0", lambda v: _number(v) and v > 0),
     "max_retries": (int, "a whole number >= 0",
                     lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    "request_deadline_seconds": (float, "a number > 0", lambda v: _number(v) and v > 0),
+    "max_page_bytes": (int, "a whole number > 0",
+                       lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
 }
 
 NAME_RULE = (

@@ -10,6 +10,10 @@ The walk for one channel goes from the newest page back with `?before=`:
 (`low_id`..`high_id`) and whether the backfill reached the first post. It only ever
 describes pages already committed, so a crawl killed at any moment resumes without
 gaps: the next walk goes back until it meets that range again.
+
+A page that stays cut off after its retries is stored for what it shows, but never
+counted as synced: the range stops above it, the backfill is not complete past it,
+and the next run walks it again. The run reports such pages as incomplete ranges.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sqlite_utils
 from .archive import archive_page
 from .fetch import Fetcher, FetchFailed
 from .model import Page
+from .parse import looks_truncated
 from .pipeline import read_page, store_fetch
 from .store import record_problem, utc_now
 
@@ -41,6 +46,10 @@ class LayoutChanged(Exception):
     """t.me served content we cannot read: stop the channel, write nothing from it."""
 
 
+class PageCutOff(Exception):
+    """A page cut off so early that nothing in it can be read, not even the way on."""
+
+
 @dataclass
 class ChannelResult:
     channel: str
@@ -53,7 +62,8 @@ class ChannelResult:
     unknown: int = 0
     requests: int = 0
     retries: int = 0
-    backfill_complete: bool = False
+    backfill_complete: bool = False  # every post down to the first is synced
+    incomplete: int = 0  # page ranges that stayed cut off: not synced, retried next run
     error: str | None = None  # why the channel stopped early
     unavailable: bool = False
     problems: list[str] = field(default_factory=list)
@@ -133,7 +143,9 @@ class ChannelCrawler:
         except ChannelUnavailable as error:
             self.result.error, self.result.unavailable = str(error), True
         except (LayoutChanged, FetchFailed) as error:
-            self.result.error = str(error)
+            # The fetcher's messages name the URL; say which channel it was too.
+            message = str(error)
+            self.result.error = message if message.startswith(f"{self.name}: ") else f"{self.name}: {message}"
         finally:
             self.result.requests = self.fetcher.stats.requests - self.requests_before
             self.result.retries = self.fetcher.stats.retries - self.retries_before
@@ -151,28 +163,30 @@ class ChannelCrawler:
             if newest is None:
                 newest = max(ids)
                 state["channel"] = page.posts[0].channel
-                if first_run:
-                    state["high_id"] = newest  # the walk is contiguous from here down
-            if first_run:
+            if first_run and not self.gaps:
+                # The walk is contiguous from the newest page down to here.
+                state["high_id"] = state["high_id"] or newest
                 state["low_id"] = min(ids + ([state["low_id"]] if state["low_id"] else []))
                 put_state(self.db, state)
-        if self.reached_end:
+        if self.reached_end and not self.gaps:
             self.finish_backfill(state)
-        if newest is not None and not self.cut_short:
+        if newest is not None and not self.cut_short and not self.gaps:
             # Everything from the newest post down to the old synced range is stored.
             state["high_id"] = max(state["high_id"] or 0, newest)
             state["low_id"] = state["low_id"] or newest
         put_state(self.db, state)
-        if not state["backfill_complete"] and state["low_id"] is not None:
-            for page in self.walk(page_url(self.base_url, self.name, state["low_id"]), stop_at=None):
+        start = page_url(self.base_url, self.name, state["low_id"]) if state["low_id"] else None
+        # Not when the walk above has been there already in this run (it went on past a gap).
+        if not state["backfill_complete"] and start and start not in self.seen_urls:
+            for page in self.walk(start, stop_at=None):
                 ids = [post.id for post in page.posts]
-                if ids:
+                if ids and not self.gaps:
                     state["low_id"] = min(state["low_id"], min(ids))
                     put_state(self.db, state)
-            if self.reached_end:
+            if self.reached_end and not self.gaps:
                 self.finish_backfill(state)
             put_state(self.db, state)
-        self.result.backfill_complete = bool(state["backfill_complete"])
+        self.result.backfill_complete = bool(state["backfill_complete"]) and not self.result.incomplete
 
     def finish_backfill(self, state: dict) -> None:
         state["backfill_complete"] = 1
@@ -184,14 +198,21 @@ class ChannelCrawler:
 
         Sets `reached_end` when there is nothing older. Pages without a "more" link
         are followed by their <link rel="prev">, and if that is missing too, by one
-        `?before=<oldest id>` probe, since channels need not start at id 1.
+        `?before=<oldest id>` probe, since channels need not start at id 1. Counts in
+        `gaps` the pages that stayed cut off; the walk goes on past them, to store what
+        it can, but the synced range must not.
         """
         self.reached_end = False
         self.cut_short = False  # stopped by a loop guard before meeting stop_at
         self.oldest_seen = None
+        self.gaps = 0
         first = url == page_url(self.base_url, self.name)
         while url:
-            page = self.fetch_page(url, first=first)
+            try:
+                page = self.fetch_page(url, first=first)
+            except PageCutOff as error:
+                self.missing_range(url, str(error))
+                return  # without its links there is no way on from an unreadable page
             first = False
             yield page
             ids = [post.id for post in page.posts]
@@ -235,32 +256,28 @@ class ChannelCrawler:
                 status=response.status, duration_ms=response.duration_ms,
                 final_url=response.final_url, channel=self.name,
             )
-            if response.status in (301, 302, 303, 307, 308):
-                store_fetch(self.db, fetch, response.body)
-                location = response.location or "elsewhere"
-                if first and urlsplit(urljoin(url, location)).path.rstrip("/").endswith("/" + self.name):
-                    raise ChannelUnavailable(
-                        f"{self.name}: no public preview (t.me redirects /s/{self.name} to "
-                        f"{location}); it is private, not a channel, or does not exist"
-                    )
-                raise LayoutChanged(f"{self.name}: {url} redirected to {location} unexpectedly")
-            if response.status == 404:
-                store_fetch(self.db, fetch, response.body)
-                raise ChannelUnavailable(f"{self.name}: no such channel ({url} answered 404)")
             if response.status != 200:
                 store_fetch(self.db, fetch, response.body)
-                raise FetchFailed(f"{self.name}: {url} answered HTTP {response.status}")
+                self.refuse(url, response, first)
             reading = read_page(response.body, url)
-            if reading.problem:
-                store_fetch(self.db, fetch, response.body, reading)  # records the problem only
-                raise LayoutChanged(
-                    f"{self.name}: {url}: {reading.problem}; nothing from this page was stored "
-                    f"(the page is kept in the archive, fetch {fetch['id']})"
-                )
-            page = reading.page
-            if page.complete or attempt == TRUNCATED_RETRIES:
+            # A body cut inside a character or before any post does not parse at all.
+            cut_off = not reading.page.complete if reading.page else looks_truncated(
+                response.body.decode("utf-8", "replace"))
+            if not cut_off or attempt == TRUNCATED_RETRIES:
                 break
             log.info("%s: %s came back truncated, fetching it again", self.name, url)
+        if reading.problem:
+            store_fetch(self.db, fetch, response.body, reading)  # records the problem only
+            if cut_off:
+                raise PageCutOff(f"{reading.problem} (the page was cut off; kept in the archive, "
+                                 f"fetch {fetch['id']})")
+            raise LayoutChanged(
+                f"{self.name}: {url}: {reading.problem}; nothing from this page was stored "
+                f"(the page is kept in the archive, fetch {fetch['id']})"
+            )
+        page = reading.page
+        if cut_off:
+            self.missing_range(url, "the page stayed cut off; what it shows is stored")
         outcome = store_fetch(self.db, fetch, response.body, reading)
         self.count(outcome.summary)
         self.result.problems.extend(outcome.problems)
@@ -270,6 +287,34 @@ class ChannelCrawler:
         self.result.retries = self.fetcher.stats.retries - self.retries_before
         self.report(self.result, page)
         return page
+
+    def refuse(self, url: str, response, first: bool) -> None:
+        """Raise for an answer other than 200. Only the newest page tells whether the
+        channel exists: an older page that fails is a failure of that page."""
+        status = response.status
+        if status in (301, 302, 303, 307, 308):
+            location = response.location or "elsewhere"
+            if first and urlsplit(urljoin(url, location)).path.rstrip("/").endswith("/" + self.name):
+                raise ChannelUnavailable(
+                    f"{self.name}: no public preview (t.me redirects /s/{self.name} to "
+                    f"{location}); it is private, not a channel, or does not exist"
+                )
+            raise LayoutChanged(f"{self.name}: {url} redirected to {location} unexpectedly")
+        if status == 404 and first:
+            raise ChannelUnavailable(f"{self.name}: no such channel ({url} answered 404)")
+        if status == 404:
+            raise FetchFailed(f"{self.name}: {url} answered HTTP 404 although the channel's newest page "
+                              "exists; older pages are walked again on the next run")
+        raise FetchFailed(f"{self.name}: {url} answered HTTP {status}")
+
+    def missing_range(self, url: str, why: str) -> None:
+        """A page that could not be read in full: its range stays unsynced."""
+        self.gaps += 1
+        self.result.incomplete += 1
+        note = (f"{self.name}: {url} could not be read in full after {TRUNCATED_RETRIES + 1} attempts "
+                f"({why}); it is not counted as synced and is fetched again on the next run")
+        self.result.problems.append(note)
+        log.warning("%s", note)
 
     def count(self, summary: dict) -> None:
         self.result.pages += 1
@@ -291,6 +336,8 @@ def crawl(
             requests_per_second=float(config["requests_per_second"]),
             timeout=float(config["timeout_seconds"]),
             max_retries=int(config["max_retries"]),
+            request_deadline=float(config["request_deadline_seconds"]),
+            max_bytes=int(config["max_page_bytes"]),
         )
     results = []
     try:
@@ -318,11 +365,21 @@ def run_crawl(channels: list[str], db: sqlite_utils.Database, adb: sqlite_utils.
         results = crawl(channels, db, adb, config, report=progress.report)
     progress.console.print(summary_table(results))
     derive(db)
-    bad = [r for r in results if r.error]
+    bad = [r for r in results if r.error or r.incomplete]
     for result in bad:
-        echo(f"{'MISSING' if result.unavailable else 'FAILED'} {result.error}")
+        if result.error:
+            echo(f"{'MISSING' if result.unavailable else 'FAILED'} {result.error}")
+        if result.incomplete:
+            echo(f"INCOMPLETE {incomplete_line(result)}")
     if bad:
         echo(f"crawl incomplete: {len(bad)} of {len(results)} channels could not be read "
              f"({', '.join(r.channel for r in bad)}); the others were stored")
         return 1
     return 0
+
+
+def incomplete_line(result: ChannelResult) -> str:
+    n = result.incomplete
+    ranges = "1 page range" if n == 1 else f"{n} page ranges"
+    return (f"{result.channel}: {ranges} could not be read in full; "
+            f"{'it is' if n == 1 else 'they are'} retried on the next run")

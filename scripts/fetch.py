@@ -22,9 +22,23 @@ USER_AGENT = (
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
+# httpx's timeout bounds each wait for the network, not the whole request: a server that
+# sends a byte every few seconds would hold a request for ever. So every request also has
+# an overall deadline, checked between the chunks of the body.
+REQUEST_DEADLINE = 60.0
+# A t.me/s page is under about 300 KB (the largest of the real captures is 223 KB), so
+# 5 MB leaves room for a far heavier page while an endless or bloated body stops long
+# before it can hurt memory (a body is held in memory, then archived). The cap counts
+# bytes after decoding, so a compressed bomb stops there too.
+MAX_PAGE_BYTES = 5_000_000
+
 
 class FetchFailed(Exception):
     """The retry budget is spent; the message says what kept failing."""
+
+
+class Abandoned(Exception):
+    """We stopped reading a response: it passed the deadline or the size cap."""
 
 
 @dataclass
@@ -94,15 +108,20 @@ class Fetcher:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         max_retry_after: float = 300.0,
+        request_deadline: float = REQUEST_DEADLINE,
+        max_bytes: int = MAX_PAGE_BYTES,
         user_agent: str = USER_AGENT,
         sleep=time.sleep,
     ):
         self.client = httpx.Client(
             headers={"User-Agent": user_agent, "Accept-Language": "en"},
-            timeout=timeout,
+            # No single wait may outlast the deadline of the whole request.
+            timeout=min(timeout, request_deadline),
             follow_redirects=False,  # a redirect from /s/NAME means "no public preview"
         )
         self.limiter = RateLimiter(requests_per_second)
+        self.request_deadline = request_deadline
+        self.max_bytes = max_bytes
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -122,8 +141,11 @@ class Fetcher:
             started = time.monotonic()
             fetched_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
             try:
-                response = self.client.get(url)
-                body = response.content
+                with self.client.stream("GET", url) as response:
+                    body = self.read_body(response, started)
+            except Abandoned as error:
+                last_problem = str(error)
+                wait = backoff_seconds(attempt, self.backoff_base, self.backoff_cap)
             except (httpx.TransportError, httpx.DecodingError) as error:
                 # Connection errors, timeouts and bodies cut short (RemoteProtocolError).
                 last_problem = f"{type(error).__name__}: {error}"
@@ -156,3 +178,24 @@ class Fetcher:
         raise FetchFailed(
             f"gave up on {url} after {self.max_retries + 1} attempts: {last_problem}"
         )
+
+    def read_body(self, response: httpx.Response, started: float) -> bytes:
+        """The body, read chunk by chunk; Abandoned past the deadline or the size cap.
+
+        Leaving the `stream` block then closes the connection, so the rest is never read.
+        """
+        announced = response.headers.get("content-length", "")
+        if announced.isdigit() and int(announced) > self.max_bytes:
+            raise Abandoned(f"the body is announced as {announced} bytes, more than the cap of "
+                            f"{self.max_bytes} (max_page_bytes)")
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise Abandoned(f"the body passed the cap of {self.max_bytes} bytes (max_page_bytes); "
+                                "stopped reading")
+            if time.monotonic() - started > self.request_deadline:
+                raise Abandoned(f"the response took longer than the deadline of {self.request_deadline:g} s "
+                                f"(request_deadline_seconds), {size} bytes read; stopped reading")
+            chunks.append(chunk)
+        return b"".join(chunks)

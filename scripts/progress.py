@@ -71,7 +71,10 @@ def summary_table(results) -> Table:
                    "unknown", "requests", "retries", "complete", "status"):
         table.add_column(column)
     for r in results:
-        status = "ok" if r.error is None else ("unavailable" if r.unavailable else "FAILED")
+        if r.error is not None:
+            status = "unavailable" if r.unavailable else "FAILED"
+        else:
+            status = f"INCOMPLETE ({r.incomplete} ranges)" if r.incomplete else "ok"
         table.add_row(
             r.channel, *(str(v) for v in (r.pages, r.posts, r.new, r.edited, r.deleted,
                                           r.restored, r.unknown, r.requests, r.retries)),

@@ -90,18 +90,29 @@ def test_none_gives_defaults_copy():
 def test_defaults_filled_and_types(tmp_path):
     config = load_config(write(tmp_path, "channels: ['@demo_mfa', 'https://t.me/s/Other']\nrefresh_days: 2\n"))
     assert config == {**DEFAULTS, "channels": ["demo_mfa", "Other"], "refresh_days": 2}
-    for key in ("requests_per_second", "refresh_days", "timeout_seconds"):
+    for key in ("requests_per_second", "refresh_days", "timeout_seconds", "request_deadline_seconds"):
         assert type(config[key]) is float
-    assert type(config["max_retries"]) is int
+    for key in ("max_retries", "max_page_bytes"):
+        assert type(config[key]) is int
 
 
 def test_accepted_values(tmp_path):
     config = load_config(write(tmp_path, (
         "channels: [demo_mfa]\nbase_url: http://127.0.0.1:8080\nrequests_per_second: 0\n"
         "refresh_days: 0.5\ntimeout_seconds: 2.5\nmax_retries: 0\n"
+        "request_deadline_seconds: 0.5\nmax_page_bytes: 1000\n"
     )))
     assert config == {"channels": ["demo_mfa"], "base_url": "http://127.0.0.1:8080", "requests_per_second": 0.0,
-                      "refresh_days": 0.5, "timeout_seconds": 2.5, "max_retries": 0}
+                      "refresh_days": 0.5, "timeout_seconds": 2.5, "max_retries": 0,
+                      "request_deadline_seconds": 0.5, "max_page_bytes": 1000}
+
+
+def test_hostile_server_limits_default_to_a_minute_and_5_mb():
+    config = load_config(None)
+    assert config["request_deadline_seconds"] == 60.0
+    assert config["max_page_bytes"] == 5_000_000
+    repository = load_config(ROOT / "channels.yml")
+    assert repository["request_deadline_seconds"] == 60.0 and repository["max_page_bytes"] == 5_000_000
 
 
 def test_missing_file(tmp_path):
@@ -123,6 +134,16 @@ def test_missing_file(tmp_path):
     ("max_retries: 2.5\n", "max_retries", "expected a whole number >= 0, got 2.5"),
     ("max_retries: -1\n", "max_retries", "got -1"),
     ("max_retries: no\n", "max_retries", "got False"),
+    ("request_deadline_seconds: 0\n", "request_deadline_seconds", "expected a number > 0, got 0"),
+    ("request_deadline_seconds: -5\n", "request_deadline_seconds", "got -5"),
+    ("request_deadline_seconds: .inf\n", "request_deadline_seconds", "expected a number > 0"),
+    ("request_deadline_seconds: '60'\n", "request_deadline_seconds", "got '60'"),
+    ("request_deadline_seconds: yes\n", "request_deadline_seconds", "got True"),
+    ("max_page_bytes: 0\n", "max_page_bytes", "expected a whole number > 0, got 0"),
+    ("max_page_bytes: 5e6\n", "max_page_bytes", "got '5e6'"),
+    ("max_page_bytes: 5000000.0\n", "max_page_bytes", "got 5000000.0"),
+    ("max_page_bytes: 5MB\n", "max_page_bytes", "got '5MB'"),
+    ("max_page_bytes:\n", "max_page_bytes", "got nothing"),
     ("base_url: t.me\n", "base_url", "expected a URL starting with http:// or https://, got 't.me'"),
     ("base_url: ftp://t.me\n", "base_url", "http:// or https://"),
     ("base_url: 'https://'\n", "base_url", "http:// or https://"),

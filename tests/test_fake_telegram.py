@@ -318,3 +318,56 @@ def test_channel_can_start_late():
 def test_cli_rejects_bad_channel_spec():
     result = CliRunner().invoke(cli, ["--channel", "nonsense"])
     assert result.exit_code != 0 and "NAME:POSTS" in result.output
+
+
+def test_status_fault_answers_404_on_an_older_page_only(fake):
+    fake.status(404, times=None, path=r"before=")
+    assert fake.client.get("/s/demo_embassy").status_code == 200
+    r = fake.client.get("/s/demo_embassy?before=150")
+    assert r.status_code == 404 and "404 Not Found" in r.text
+
+
+def test_drip_feed_sends_one_byte_at_a_time(fake):
+    fake.drip(seconds=0.05, times=1)
+    with fake.client.stream("GET", "/s/demo_embassy", timeout=2) as r:
+        assert r.status_code == 200 and int(r.headers["content-length"]) > 10_000
+        chunks = []
+        for chunk in r.iter_raw():
+            chunks.append(chunk)
+            if len(chunks) == 3:
+                break
+    assert chunks == [b"<", b"!", b"D"]  # each read gets one byte: no read ever times out
+    assert fake.client.get("/s/demo_embassy").text.rstrip().endswith("-->")  # used up
+
+
+def test_endless_body_never_ends(fake):
+    fake.endless(times=1, chunk=65536)
+    received = 0
+    with fake.client.stream("GET", "/s/demo_embassy") as r:
+        assert r.headers["transfer-encoding"] == "chunked" and "content-length" not in r.headers
+        for chunk in r.iter_raw():
+            received += len(chunk)
+            if received > 3_000_000:
+                break
+    assert received > 3_000_000  # far more than any page, and still going
+    assert fake.client.get("/s/demo_embassy").status_code == 200
+
+
+@pytest.mark.parametrize("depth, tag", [(50_000, "b"), (200_000, "div")])
+def test_deep_nesting_serves_a_message_text_nested_deep(fake, depth, tag):
+    fake.deep_nesting(depth=depth, tag=tag, path=r"before=")
+    html = fake.client.get("/s/demo_embassy?before=150").text
+    text = 'class="tgme_widget_message_text js-message_text" dir="auto">'
+    start = html.index(text) + len(text)
+    assert html[start:start + depth * len(f"<{tag}>") + 4] == f"<{tag}>" * depth + "deep"
+    assert html.count(f"</{tag}>") >= depth and html.rstrip().endswith("-->")
+    assert "<b><b>" not in fake.client.get("/s/demo_embassy?before=150").text  # used up
+
+
+def test_admin_injects_the_hostile_faults(fake):
+    for body in ({"kind": "drip", "seconds": 0.01}, {"kind": "endless", "chunk": 1024},
+                 {"kind": "deep_nesting", "depth": 1000, "tag": "div"}, {"kind": "status", "status": 404}):
+        assert fake.client.post("/_fake/fault", json=body).status_code == 200
+    kinds = [f.kind for f in fake.faults]
+    assert kinds == ["drip", "endless", "deep_nesting", "status"]
+    assert fake.faults[2].depth == 1000 and fake.faults[0].seconds == 0.01
