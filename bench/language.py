@@ -14,7 +14,6 @@ installed are skipped with a note.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -133,12 +132,12 @@ def main() -> None:
             detect = make()
             detect("warm up")
         except Exception as error:  # not installed, or would need a download
-            print(f"{name:70s} skipped: {type(error).__name__}: {error}")
+            print(f"{name:78s} skipped: {type(error).__name__}: {error}")
             continue
         result = evaluate(detect, posts)
         result_fast = evaluate(detect, posts)  # second pass: models loaded, caches warm
         print(
-            f"{name:70s} accuracy {result['accuracy']:.1%}  mixed {result['mixed']:.0%}  "
+            f"{name:78s} accuracy {result['accuracy']:.1%}  mixed {result['mixed']:.0%}  "
             f"{result_fast['us_per_post']:.0f} µs/post"
         )
         for expected, found, text in result["wrong"]:
