@@ -79,7 +79,7 @@ def derive_search(db) -> int:
     from telegram_datasette import places
     from telegram_datasette.derive import derive
 
-    with mock.patch.object(places, "update_places", lambda db, rowids: 0):
+    with mock.patch.object(places, "update_places", lambda db, rowids, map_=map: 0):
         return derive(db)
 
 

@@ -159,7 +159,8 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
         mark_demo(db)
     totals = Counter()
     spans = []  # (channel, low id, high id, oldest post shown) vouched for by a crawled page
-    for fetch, body, reading in read_fetches(iter_fetches(adb), workers or os.cpu_count() or 1):
+    workers = workers or os.cpu_count() or 1
+    for fetch, body, reading in read_fetches(iter_fetches(adb), workers):
         outcome = store_fetch(db, fetch, body, reading)
         totals["fetches"] += 1
         totals["posts"] += outcome.summary.get("posts", 0)
@@ -179,7 +180,7 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
     with db.atomic():
         for state in crawl_states(spans):
             db["crawl_state"].upsert({**state, "updated_at": utc_now()}, pk="channel")
-    derive(db)
+    derive(db, workers=workers)
     db.close()
     for old in db_files(db_path):
         old.unlink()

@@ -205,7 +205,7 @@ def import_pages(paths, db_path, archive_path):
 
 @cli.command()
 @data_options
-@click.option("--workers", type=click.IntRange(min=1), help="Processes that parse pages  [default: one per core]")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes that parse pages and find places  [default: one per core]")
 def rebuild(db_path, archive_path, workers):
     """Re-create telegram.db from archive.db alone, with no network."""
     from .build import rebuild

@@ -479,7 +479,7 @@ def posts_to_scan(db, rowids: list[int]) -> list[dict]:
     return todo
 
 
-def place_rows(db, post: dict) -> list[dict]:
+def place_rows(post: dict) -> list[dict]:
     """The `places` rows of one post: location media first, then text mentions."""
     key = {"channel": post["channel"], "post_id": post["id"]}
     rows = []
@@ -515,14 +515,25 @@ def popup(row: dict) -> str:
     }, ensure_ascii=False)
 
 
-def update_places(db, rowids: list[int]) -> int:
+def scan(posts: list[dict]) -> list[dict]:
+    """The `places` rows of these posts (pure but for the NER cache; runs in worker
+    processes when the derive step has several)."""
+    prefetch_ner(post[source] for post in posts for source in ("text", "link_preview_title"))
+    try:
+        return [row for post in posts for row in place_rows(post)]
+    finally:
+        _PREFETCHED_SPANS.clear()
+
+
+def update_places(db, rowids: list[int], map_=map) -> int:
     """The derive step's part (scripts/derive.py): rescan these queued posts where they
-    changed, in the caller's transaction. Returns how many were scanned."""
+    changed, in the caller's transaction; `map_` spreads the scanning over processes.
+    Returns how many were scanned."""
     todo = posts_to_scan(db, rowids)
     if not todo:
         return 0
-    prefetch_ner(post[source] for post in todo for source in ("text", "link_preview_title"))
-    rows = [row for post in todo for row in place_rows(db, post)]
+    share = -(-len(todo) // 8)  # several chunks, so that every worker gets some
+    rows = [row for chunk in map_(scan, [todo[i:i + share] for i in range(0, len(todo), share)]) for row in chunk]
     db.conn.executemany(
         "delete from places where channel = ? and post_id = ?",
         [(post["channel"], post["id"]) for post in todo],
@@ -533,5 +544,4 @@ def update_places(db, rowids: list[int]) -> int:
         [{"channel": post["channel"], "post_id": post["id"], "digest": post["digest"]} for post in todo],
         pk=("channel", "post_id"),
     )
-    _PREFETCHED_SPANS.clear()
     return len(todo)
