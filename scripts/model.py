@@ -165,3 +165,7 @@ class Page:
 
 class NotTelegramPage(ValueError):
     """The input is not a t.me page (empty, binary, or some other site)."""
+
+
+class PageTooLarge(ValueError):
+    """The input is larger than the parser reads (parse.MAX_PAGE_BYTES)."""

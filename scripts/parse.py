@@ -7,7 +7,7 @@ One entry point, `parse_page(html, url)`, for both kinds of page Telegram serves
 
 Pure: no network, no database, no files. Each document is parsed once with lexbor
 (selectolax); per post we run a handful of CSS queries on the post's own subtree and one
-recursive walk over its text. Everything a person can see on the page ends up in a field;
+walk over its text (iterative: no Python recursion over the tree anywhere). Everything a person can see on the page ends up in a field;
 what the parser does not recognise is kept (kind="unknown", raw_html) and reported in
 `Page.problems` rather than silently dropped.
 
@@ -30,15 +30,25 @@ Decisions worth knowing (see also tests/test_parse_units.py):
   without its date is then incomplete and skipped (named in `Page.problems`).
 - A post is kind="unknown" when its bubble holds a tgme_widget_message_* element we do
   not handle and that element carries content (text, an image, a background image).
+- Input is bounded (see "bounds" below): at most MAX_PAGE_BYTES; markup nested deeper
+  than DEPTH_LIMIT (256) elements loses the tags past that depth before lexbor sees it
+  (text kept), and the post holding it is kind="unknown" with a problem. Bytes that are
+  not UTF-8 become U+FFFD, with a problem, and the posts are kept.
 """
 
 from __future__ import annotations
 
 import binascii
+import codecs
 import json
 import os
 import re
+import signal
 import sys
+import threading
+import time
+from bisect import bisect_right
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -54,6 +64,7 @@ from telegram_datasette.model import (
     Media,
     NotTelegramPage,
     Page,
+    PageTooLarge,
     PollOption,
     Post,
     Reaction,
@@ -80,6 +91,9 @@ TEXT_TAGS = {
     "blockquote": "blockquote",
 }
 SKIPPED_TAGS = {"script", "style", "svg", "img", "video", "audio", "picture", "canvas", "-comment"}
+OPEN_TAGS = {out: f"<{out}>" for out in TEXT_TAGS.values()}
+CLOSE_TAGS = {out: f"</{out}>" for out in TEXT_TAGS.values()}
+SPOILER_OPEN = '<span class="tg-spoiler">'
 
 NOTICE_FLAGS = {
     "media is too big": "media_too_big",
@@ -336,13 +350,15 @@ def inside(node: LexborNode, stop: LexborNode, class_names: tuple[str, ...]) -> 
     # Compare by identity (mem_id): Node equality would serialise both subtrees.
     stop_id = stop.mem_id
     parent = node.parent
-    while parent is not None and parent.mem_id != stop_id:
+    for _ in _DEPTH_STEPS:  # bounded: the climb is in Python, once per media item and label
+        if parent is None or parent.mem_id == stop_id:
+            return None
         classes = (parent.attributes.get("class") or "").split()
         for name in class_names:
             if name in classes:
                 return parent
         parent = parent.parent
-    return None
+    raise TooDeep(f"an element nested more than {DEPTH_LIMIT} levels inside a post")
 
 
 # ---------------------------------------------------------------- rich text
@@ -359,81 +375,107 @@ class RichText:
         self.in_link = False
 
     def walk(self, node: LexborNode, in_pre: bool = False) -> None:
-        # The hottest loop of the parser (every node of every post's text): the cases
-        # are inlined here, most frequent first, and lists are bound to locals.
+        """Append the text, HTML and links of node's content.
+
+        Iterative, with an explicit stack (a recursive walk ran out of Python stack on
+        text nested a few hundred elements deep). The hottest loop of the parser (every
+        node of every post's text): the cases are inlined, most frequent first, and
+        lists are bound to locals. Each stack frame is (the next sibling to go on with,
+        in_pre there, what to write on leaving the element: None, a closing tag, or a
+        link's (href, start, opened)).
+        """
         text, html = self.text, self.html
+        stack: list = []
+        push, pop = stack.append, stack.pop
+        check = DEPTH_CHECK  # nesting at which the element's depth in the document is checked
         child = node.first_child
-        while child is not None:
-            tag = child.tag
-            if tag == "-text":
-                value = child.text_content or ""
-                if not in_pre and "\n" in value:
-                    # Telegram writes line breaks as <br>; a raw newline only comes from
-                    # re-indented copies and renders as a space. Mark it so that it can be
-                    # trimmed next to real line breaks.
-                    value = _WS_NEWLINE.sub("\x00", value)
-                    text.append(value)
-                    html.append(escape_text(value.replace("\x00", " ")))
+        while True:
+            while child is not None:
+                tag = child.tag
+                if tag == "-text":
+                    value = child.text_content or ""
+                    if not in_pre and "\n" in value:
+                        # Telegram writes line breaks as <br>; a raw newline only comes from
+                        # re-indented copies and renders as a space. Mark it so that it can be
+                        # trimmed next to real line breaks.
+                        value = _WS_NEWLINE.sub("\x00", value)
+                        text.append(value)
+                        html.append(escape_text(value.replace("\x00", " ")))
+                    else:
+                        text.append(value)
+                        html.append(escape_text(value))
+                    child = child.next
+                    continue
+                if tag == "br":
+                    text.append("\n")
+                    html.append("<br>")
+                    child = child.next
+                    continue
+                if tag in SKIPPED_TAGS:
+                    child = child.next
+                    continue
+                # An element whose content is walked: open it, then go down.
+                inner_pre = in_pre
+                if tag == "a":
+                    href = (child.attributes.get("href") or "").strip()
+                    if href.startswith("?"):  # hashtag search links are relative to the channel page
+                        href = self.base_url + href
+                    elif href.startswith("/"):
+                        href = absolute_url(href)
+                    if self.in_link:  # a link inside a link is not valid HTML: keep only its text
+                        leave = (href, len(text), False)
+                    else:
+                        self.in_link = True
+                        html.append(link_tag(href))
+                        leave = (href, len(text), True)
+                elif tag == "i" or tag == "span":
+                    classes = (child.attrs.get("class") or "").split()
+                    if tag == "i" and "emoji" in classes:
+                        # The image emoji's glyph sits in its <b>; keep just the glyph.
+                        glyph = child.text().strip()  # re-indented copies wrap the glyph in whitespace
+                        text.append(glyph)
+                        html.append(escape_text(glyph))
+                        child = child.next
+                        continue
+                    if tag == "span" and "tg-spoiler" in classes:
+                        html.append(SPOILER_OPEN)
+                        leave = "</span>"
+                    elif tag == "i":
+                        html.append("<i>")
+                        leave = "</i>"
+                    else:  # a plain span: keep the content, drop the element
+                        leave = None
+                elif tag == "tg-spoiler":
+                    html.append(SPOILER_OPEN)
+                    leave = "</span>"
                 else:
-                    text.append(value)
-                    html.append(escape_text(value))
-            elif tag == "br":
-                text.append("\n")
-                html.append("<br>")
-            elif tag in SKIPPED_TAGS:
-                pass
-            elif tag == "a":
-                self.visit_link(child, in_pre)
-            elif tag == "i" or tag == "span":
-                classes = (child.attrs.get("class") or "").split()
-                if tag == "i" and "emoji" in classes:
-                    # The image emoji's glyph sits in its <b>; keep just the glyph.
-                    glyph = child.text().strip()  # re-indented copies wrap the glyph in whitespace
-                    text.append(glyph)
-                    html.append(escape_text(glyph))
-                elif tag == "span" and "tg-spoiler" in classes:
-                    self.spoiler(child, in_pre)
-                elif tag == "i":
-                    self.element(child, "i", in_pre)
-                else:  # a plain span: keep the content, drop the element
-                    self.walk(child, in_pre)
-            elif tag == "tg-spoiler":
-                self.spoiler(child, in_pre)
-            else:
-                out = TEXT_TAGS.get(tag)
-                if out is None:  # div, tg-emoji...: keep the content, drop the element
-                    self.walk(child, in_pre)
-                else:
-                    self.element(child, out, in_pre or tag == "pre")
-            child = child.next
-
-    def element(self, node: LexborNode, out: str, in_pre: bool) -> None:
-        self.html.append(f"<{out}>")
-        self.walk(node, in_pre)
-        self.html.append(f"</{out}>")
-
-    def spoiler(self, node: LexborNode, in_pre: bool) -> None:
-        self.html.append('<span class="tg-spoiler">')
-        self.walk(node, in_pre)
-        self.html.append("</span>")
-
-    def visit_link(self, node: LexborNode, in_pre: bool) -> None:
-        href = (node.attributes.get("href") or "").strip()
-        if href.startswith("?"):  # hashtag search links are relative to the channel page
-            href = self.base_url + href
-        elif href.startswith("/"):
-            href = absolute_url(href)
-        start = len(self.text)
-        if self.in_link:  # a link inside a link is not valid HTML: keep only its text
-            self.walk(node, in_pre)
-        else:
-            self.in_link = True
-            self.html.append(link_tag(href))
-            self.walk(node, in_pre)
-            self.html.append("</a>")
-            self.in_link = False
-        if href:
-            self.links.append((href, tidy_text("".join(self.text[start:])) or ""))
+                    out = TEXT_TAGS.get(tag)
+                    if out is None:  # div, tg-emoji...: keep the content, drop the element
+                        leave = None
+                    else:
+                        html.append(OPEN_TAGS[out])
+                        leave = CLOSE_TAGS[out]
+                        if tag == "pre":
+                            inner_pre = True
+                push((child.next, in_pre, leave))
+                if len(stack) >= check:
+                    check = nesting_check(node, len(stack))
+                in_pre = inner_pre
+                child = child.first_child
+            if not stack:
+                return
+            child, in_pre, leave = pop()
+            if leave is None:
+                continue
+            if leave.__class__ is str:
+                html.append(leave)
+                continue
+            href, start, opened = leave
+            if opened:
+                html.append("</a>")
+                self.in_link = False
+            if href:
+                self.links.append((href, tidy_text("".join(text[start:])) or ""))
 
     def plain(self) -> str | None:
         return tidy_text("".join(self.text))
@@ -1060,15 +1102,185 @@ def channel_from_message(message: LexborNode, username: str) -> Channel:
     )
 
 
+# ---------------------------------------------------------------- bounds: size, nesting, time
+#
+# A page is untrusted input. lexbor takes time that grows with the square of the nesting
+# (200,000 nested <div>s: minutes), so deep markup has to go before lexbor sees it:
+#
+# - pages over MAX_PAGE_BYTES are refused (PageTooLarge);
+# - a document with more than TAG_GATE "<" goes through `limit_depth` first, which drops
+#   the tags nested deeper than DEPTH_LIMIT (their text stays). Below TAG_GATE lexbor's
+#   worst case for nesting is ~0.2 s (16k nested <div>s), and the check is one
+#   bytes.count (~3% of a parse); real t.me pages have up to ~4,500 "<" and are 8 to 18
+#   elements deep. limit_depth itself costs about as much as a parse (pure Python, per
+#   tag), hence the gate. Not covered: markup crafted so that HTML's error recovery
+#   nests deeper than its tags say (formatting elements left open, which HTML re-opens
+#   at every paragraph), which t.me never writes (see limit_depth);
+# - in a smaller document, the parser's own walks (texts, `inside`) notice an element
+#   deeper than DEPTH_LIMIT and raise TooDeep: the page is then read again through
+#   `limit_depth`. Either way a post holding such markup is kept as kind="unknown" with
+#   a problem naming the limit;
+# - `parse_budget` bounds the time of a whole parse (see pipeline.read_page).
+
+DEPTH_LIMIT = 256  # elements, counted from <html> (1); real pages: 8 to 18
+MAX_PAGE_BYTES = 8 * 1024 * 1024  # real pages: up to ~0.25 MB
+TAG_GATE = 16_384  # "<" in a document above which it goes through limit_depth
+DEPTH_CHECK = 64  # nesting inside one text at which the walk checks the depth in the document
+PARSE_BUDGET_SECONDS = 10.0  # per page; real pages take milliseconds
+_DEPTH_STEPS = range(DEPTH_LIMIT + 2)  # parents of an element at DEPTH_LIMIT, the document, None
+
+
+class TooDeep(ValueError):
+    """Markup nested deeper than DEPTH_LIMIT where the parser walks it."""
+
+
+class ParseTimeout(Exception):
+    """The page took longer to parse than its time budget."""
+
+
+def many_tags(data: bytes) -> bool:
+    """More than TAG_GATE "<" (a tag takes at least 3 bytes: small pages are not counted)."""
+    return len(data) > 3 * TAG_GATE and data.count(b"<") > TAG_GATE
+
+
+def nesting_check(root: LexborNode, nesting: int) -> int:
+    """Raise TooDeep if an element `nesting` levels below root lies deeper than
+    DEPTH_LIMIT in the document; else the nesting at which to check again."""
+    depth = 0
+    node = root
+    while node is not None and node.tag != "-document":
+        depth += 1
+        node = node.parent
+    if depth + nesting > DEPTH_LIMIT:
+        raise TooDeep(f"text markup nested deeper than {DEPTH_LIMIT} levels")
+    return DEPTH_LIMIT - depth + 1
+
+
+@contextmanager
+def parse_budget(seconds: float | None = PARSE_BUDGET_SECONDS):
+    """Raise ParseTimeout in the block once `seconds` have passed.
+
+    SIGALRM, so only in a main thread (a crawl, a rebuild worker process) and where the
+    platform has setitimer; elsewhere the block runs without a budget. A timer already
+    running (pytest-timeout, a caller's own budget) is put back afterwards, and left in
+    charge if it is due first. The signal is handled between Python bytecodes: a single
+    long call into lexbor is not interrupted, which is why nesting is bounded before it.
+    """
+    if (not seconds or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    outer_delay, outer_interval = signal.getitimer(signal.ITIMER_REAL)
+    if outer_delay and outer_delay <= seconds:
+        yield
+        return
+    started = time.monotonic()
+
+    def out_of_time(signum, frame):
+        raise ParseTimeout(f"parsing took longer than {seconds:g} s")
+
+    outer_handler = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, outer_handler if outer_handler is not None else signal.SIG_DFL)
+        if outer_delay:
+            left = outer_delay - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), outer_interval)
+
+
+# Tags as they nest in well-formed markup (t.me's own): groups 1 "/" of an end tag,
+# 2 the name. Comments are skipped whole. "/>" closes nothing in HTML (but voids).
+_TAG = re.compile(rb"<!--.*?(?:-->|\Z)|<(/?)([A-Za-z][^\t\n\f\r />]*)[^>]*>", re.S)
+_DATA_POST = re.compile(rb'data-post="[^"]*?/(\d+)"')
+_VOID = frozenset(b"area base br col embed hr img input keygen link meta param source track wbr "
+                  b"basefont bgsound frame image".split())
+_RAW_TEXT = frozenset(b"script style textarea title xmp".split())  # their content is not markup
+
+
+def limit_depth(data: bytes, limit: int = DEPTH_LIMIT) -> tuple[bytes, list[int], list[int]]:
+    """(data without the tags nested deeper than `limit`, where each dropped run starts, [])
+
+    One pass over the tags, counting start tags against end tags as well-formed markup
+    nests (t.me writes it so); past the limit every tag is dropped and the text kept.
+    For a page within the limit the result is `data` itself. Markup crafted to nest
+    deeper in HTML's error recovery than its tags say (misnested formatting elements,
+    which HTML re-opens) is not counted here: that would take a second HTML tree
+    builder, and t.me does not write it; the parse's time budget still bounds it.
+    """
+    depth, pieces, runs, copied, dropping = 0, [], [], 0, False
+    raw_until = None
+    for m in _TAG.finditer(data):
+        closing, name = m.group(1), m.group(2)
+        if name is None:  # a comment
+            continue
+        name = name.lower()
+        if raw_until is not None:  # inside <script>, <style>...: only its end tag counts
+            if not (closing and name == raw_until):
+                continue
+            raw_until = None
+        if closing:
+            drop = depth > limit
+            depth = max(0, depth - 1)
+        elif name in _VOID:
+            drop = depth >= limit
+        else:
+            depth += 1
+            drop = depth > limit
+            if name in _RAW_TEXT and not drop:
+                raw_until = name
+        if drop:
+            if not dropping:
+                runs.append(m.start())
+                dropping = True
+            pieces.append(data[copied:m.start()])
+            copied = m.end()
+        else:
+            dropping = False
+    if not runs:
+        return data, runs, []
+    pieces.append(data[copied:])
+    return b"".join(pieces), runs, []
+
+
+def post_ids_at(data: bytes, positions: list[int]) -> list[int | None]:
+    """The id of the message block each position of data lies in (the last data-post
+    before it); None before the first one."""
+    starts, ids = [], []
+    for m in _DATA_POST.finditer(data):
+        starts.append(m.start())
+        ids.append(int(m.group(1)))
+    found = []
+    for position in positions:
+        i = bisect_right(starts, position)
+        found.append(ids[i - 1] if i else None)
+    return found
+
+
 def read_input(html: str | bytes) -> tuple[str, bytes]:
-    """(text, UTF-8 bytes) of the page, or NotTelegramPage for empty and binary input.
+    """(text, UTF-8 bytes) of the page, or NotTelegramPage for empty and binary input."""
+    text, data, _ = decode_page(html)
+    return text, data
+
+
+def decode_page(html: str | bytes) -> tuple[str, bytes, list[str]]:
+    """(text, UTF-8 bytes, problems) of the page; NotTelegramPage for empty and binary
+    input, PageTooLarge past MAX_PAGE_BYTES.
 
     lexbor parses UTF-8 bytes (selectolax encodes a str itself), so the bytes are made
     once here and handed over; the checks run on whichever form is cheap: a NUL search
     is a memchr on bytes but a slow scan of a 4-byte-per-character str (emoji pages).
+    Bytes that are not UTF-8 in a page with t.me markup become U+FFFD (one bad byte must
+    not cost the page its posts), with a problem naming where; without t.me markup they
+    are binary input, as before.
     """
+    problems: list[str] = []
     if isinstance(html, (bytes, bytearray)):
         data = bytes(html)
+        if len(data) > MAX_PAGE_BYTES:
+            raise PageTooLarge(f"{len(data):,} bytes, more than the {MAX_PAGE_BYTES:,} the parser reads")
         if not data or data.isspace():  # same as `not data.strip()`, without the copy
             raise NotTelegramPage("empty input: no HTML to parse")
         if b"\x00" in data:
@@ -1076,18 +1288,46 @@ def read_input(html: str | bytes) -> tuple[str, bytes]:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise NotTelegramPage(f"binary input: not UTF-8 text ({error.reason} at byte {error.start})") from None
+            if b"tme_" not in data:
+                raise NotTelegramPage(f"binary input: not UTF-8 text ({error.reason} at byte {error.start})") from None
+            text = data.decode("utf-8", "replace")
+            problems.append(invalid_utf8_problem(data, text, error.start))
+            data = text.encode("utf-8")
     elif isinstance(html, str):
         text = html
         # "ignore" as selectolax does for str input (lone surrogates are dropped)
         data = text.encode("utf-8", "ignore")
+        if len(data) > MAX_PAGE_BYTES:
+            raise PageTooLarge(f"{len(data):,} bytes, more than the {MAX_PAGE_BYTES:,} the parser reads")
     else:
         raise NotTelegramPage(f"expected HTML text or bytes, got {type(html).__name__}")
     if not text or text.isspace():
         raise NotTelegramPage("empty input: no HTML to parse")
     if b"\x00" in data:  # for str input; bytes with a NUL were refused above
         raise NotTelegramPage("binary input (NUL characters): not an HTML page")
-    return text, data
+    return text, data, problems
+
+
+def invalid_utf8_problem(data: bytes, text: str, first: int) -> str:
+    """Where the bytes that are not UTF-8 are: how many, the first few, their posts."""
+    count = text.count("\ufffd") - data.count("\ufffd".encode())  # one U+FFFD per bad sequence
+    positions = [first]
+    view = memoryview(data)
+    position = first
+    while len(positions) < 20:  # each step decodes from the last bad byte to the next one
+        try:
+            codecs.utf_8_decode(view[position:], "strict", True)
+            break
+        except UnicodeDecodeError as error:
+            if position + error.start != positions[-1]:
+                positions.append(position + error.start)
+            position += error.end
+    ids = [i for i in dict.fromkeys(post_ids_at(data, positions)) if i is not None]
+    where = f"at byte {first}" if count == 1 else (
+        f"at bytes {', '.join(map(str, positions[:5]))}{', ...' if count > 5 else ''}")
+    posts = f" (in post {', '.join(map(str, ids[:10]))}{', ...' if count > len(positions) else ''})" if ids else ""
+    return (f"{count} byte sequence{'s' if count > 1 else ''} not valid UTF-8 {where}{posts} "
+            "read as U+FFFD; the posts are kept")
 
 
 def decode_input(html: str | bytes) -> str:
@@ -1174,20 +1414,63 @@ def looks_truncated(text: str) -> bool:
 
 
 def parse_page(html: str | bytes, url: str | None = None) -> Page:
-    """Parse a t.me/s/<channel> page or a t.me/<channel>/<id>?embed=1 page."""
-    text, data = read_input(html)
+    """Parse a t.me/s/<channel> page or a t.me/<channel>/<id>?embed=1 page.
+
+    Raises NotTelegramPage for anything else, PageTooLarge past MAX_PAGE_BYTES, and
+    TooDeep when markup stays nested deeper than DEPTH_LIMIT after `limit_depth`.
+    """
+    text, data, problems = decode_page(html)
     if b"tgme_" not in data and b"tme_" not in data:
+        if many_tags(data):
+            data = limit_depth(data)[0]
         tree = LexborHTMLParser(data)
         raise NotTelegramPage(describe_other_page(tree))
+    deep = None
+    if many_tags(data):
+        deep = limit_depth(data)
+    else:
+        try:
+            return read_tree(text, data, url, problems, None)
+        except TooDeep:  # seen by a walk: read the page again within the limit
+            deep = limit_depth(data)
+    return read_tree(text, data, url, problems, deep)
+
+
+DEEP_MARKUP = ("markup nested deeper than {limit} levels (byte {position}); "
+               "the tags past that depth were dropped, their text kept")
+
+
+def read_tree(text: str, data: bytes, url: str | None, problems: list[str],
+              deep: tuple[bytes, list[int], list[int]] | None) -> Page:
+    """parse_page's reading of the document; `deep` is limit_depth's result when it ran."""
+    problems = list(problems)  # a first reading that stopped at TooDeep leaves the caller's as it was
+    deep_posts: dict[int, str] = {}  # post id: what limit_depth changed in it
+    if deep is not None:
+        source = data
+        data, runs, closed = deep
+        for positions, what in ((runs, DEEP_MARKUP),):
+            outside = []
+            for position, post_id in zip(positions, post_ids_at(source, positions)):
+                if post_id is None:
+                    outside.append(position)
+                elif post_id not in deep_posts:
+                    deep_posts[post_id] = what.format(limit=DEPTH_LIMIT, position=position)
+            if outside:
+                found = what.format(limit=DEPTH_LIMIT, position=outside[0])
+                more = f" (and {len(outside) - 1} more places)" if len(outside) > 1 else ""
+                problems.append(f"outside the posts: {found}{more}")
     # Without mutation events: the tree as written (the same for t.me pages, a little faster).
     tree = LexborHTMLParser(data, options=LexborDocumentOptions.WO_EVENTS)
     messages, info, history, more_links = document_parts(tree)
     if not messages and info is None and history is None:
-        raise NotTelegramPage(describe_other_page(tree))
+        hidden = f"; markup nested deeper than {DEPTH_LIMIT} levels from byte {runs[0]} was dropped" if (
+            deep is not None and runs) else ""
+        raise NotTelegramPage(describe_other_page(tree) + hidden)
 
     body = tree.body
     body_classes = (body.attributes.get("class") or "").split() if body is not None else []
-    page = Page(channel=None, is_embed="body_widget_post" in body_classes or bool(url and "embed=1" in url))
+    page = Page(channel=None, is_embed="body_widget_post" in body_classes or bool(url and "embed=1" in url),
+                problems=problems)
     pagination(more_links, head_links(tree.head), page)
     truncated = looks_truncated(text)
 
@@ -1200,6 +1483,10 @@ def parse_page(html: str | bytes, url: str | None = None) -> Page:
         post = parse_post(message, page.problems, parts)
         if post is None:
             continue
+        if post.id in deep_posts:
+            post.kind = "unknown"
+            post.raw_html = message.html
+            page.problems.append(f"post {post.id}: {deep_posts.pop(post.id)}; kept as kind=unknown")
         if post.date is None:
             if truncated and message.mem_id == messages[-1].mem_id:
                 # The document stops inside this block: what we read is incomplete.
@@ -1237,6 +1524,8 @@ def parse_page(html: str | bytes, url: str | None = None) -> Page:
         page.channel = Channel(username=username)
     if page.channel is not None:
         page.channel.channel_id = next((p.channel_id for p in page.posts if p.channel_id), None)
+    for post_id, found in deep_posts.items():  # in a message block that gave no post
+        page.problems.append(f"message block {post_id}: {found}")
     if page.not_found:
         page.posts = []
     return page

@@ -5,29 +5,41 @@ Shared by crawl, import and rebuild. Reading is pure; storing writes telegram.db
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 import sqlite_utils
 
 from .model import NotTelegramPage, Page
-from .parse import parse_page
+from .parse import PARSE_BUDGET_SECONDS, parse_budget, parse_page
 from .store import mark_deleted, record_problem, save_page
+
+log = logging.getLogger("scripts")
 
 
 @dataclass
 class Reading:
     page: Page | None
-    problem: str | None = None  # why nothing from the page may be stored
+    problem: str | None = None  # why nothing from the page may be stored (also: the parser failed)
 
 
 def read_page(body: bytes, url: str) -> Reading:
-    """Parse a page and say whether it can be trusted (pure)."""
+    """Parse a page and say whether it can be trusted (pure). Never raises.
+
+    A page the parser fails on (any exception, or more than parse.PARSE_BUDGET_SECONDS)
+    gives a Reading without a page: the caller records the problem and stores nothing
+    from it, and the page stays in the archive for a later parser to read again.
+    """
     try:
-        page = parse_page(body, url=url)
+        with parse_budget(PARSE_BUDGET_SECONDS):
+            page = parse_page(body, url=url)
+            return Reading(page, layout_problem(page, body, url))
     except NotTelegramPage as error:
         return Reading(None, str(error))
-    return Reading(page, layout_problem(page, body, url))
+    except Exception as error:  # noqa: BLE001 - quarantined: one page must not stop a crawl or rebuild
+        log.debug("%s: parser failed", url, exc_info=True)
+        return Reading(None, f"parser failed on this page: {type(error).__name__}: {error}")
 
 
 @dataclass

@@ -186,12 +186,11 @@ def test_labelled_queries_on_search_all_page(search_db, tmp_path, chromium):
         found = {}
         for case in QUERIES:
             page.goto(f"{base}/-/search?q={quote(case['q'])}")
-            # The page asks each searchable table's JSON; wait until posts answered.
-            page.wait_for_function(
-                "document.querySelector('#search-all-results table') !== null"
-                " || document.querySelector('#search-all-no-results').textContent.includes('posts')",
-                timeout=15000,
-            )
+            # The page asks each searchable table's JSON; wait until posts answered (a
+            # locator, not a JavaScript string: the site's CSP forbids eval).
+            page.locator("#search-all-results table").or_(
+                page.locator("#search-all-no-results", has_text="posts")).first.wait_for(
+                state="attached", timeout=15000)
             found[case["q"]] = {int(x) for x in page.eval_on_selector_all(
                 "#search-all-results table tr",
                 """rows => {
