@@ -66,7 +66,7 @@ def write_config(folder: Path, base_url: str) -> Path:
     path = folder / "channels.yml"
     path.write_text(
         f"channels: [{', '.join(CHANNELS)}]\nbase_url: {base_url}\nrequests_per_second: 0\n"
-        "timeout_seconds: 3\nmax_retries: 2\nrequest_deadline_seconds: 5\nmax_page_bytes: 2000000\n"
+        "timeout_seconds: 3\nmax_retries: 2\nrequest_deadline_seconds: 5\nmax_page_bytes: 5000000\n"
     )
     return path
 

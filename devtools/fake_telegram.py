@@ -194,6 +194,16 @@ NOT_TELEGRAM_HTML = """<!DOCTYPE html>
 
 # ---------------------------------------------------------------- the server
 
+
+class QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (a crawler past its deadline or size cap) is not an error."""
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 class FakeTelegram:
     """Serves FakeChannels like t.me; holds the request log and the pending faults."""
 
@@ -214,7 +224,7 @@ class FakeTelegram:
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         handler = type("Handler", (FakeTelegramHandler,), {"fake": self})
         self.stopped.clear()
-        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server = QuietServer((host, port), handler)
         self._server.daemon_threads = True
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
         # a short poll interval makes stop() (and so each test) quick
