@@ -293,3 +293,22 @@ def test_rebuild_never_vouches_for_a_cut_page(tmp_path):
         [clean] = api_crawl(rebuilt, url, ["embassy"])
     assert clean.backfill_complete and clean.incomplete == 0
     assert stored_ids(rebuilt, "embassy") == shown_ids(channel)
+
+
+@pytest.mark.parametrize("tag, depth", [("b", 50_000), ("div", 200_000)])
+def test_a_crawl_beside_a_deeply_nested_page_reaches_every_channel_and_keeps_the_post(tmp_path, tag, depth):
+    poisoned, other = FakeChannel.demo("poisoned", 60, seed=3), FakeChannel.demo("calm", 30, seed=4)
+    fake = FakeTelegram([poisoned, other])
+    fake.deep_nesting(depth=depth, tag=tag, times=None, path=r"^/s/poisoned\?before=")
+    started = time.monotonic()
+    with fake.serve() as url:
+        result = cli_crawl(tmp_path, url, "poisoned", "calm")
+    assert time.monotonic() - started < HANG
+    assert result.exit_code == 0, result.output
+    assert stored_ids(tmp_path, "poisoned") == shown_ids(poisoned)
+    assert stored_ids(tmp_path, "calm") == shown_ids(other)
+    conn = sqlite3.connect(tmp_path / "telegram.db")
+    unknown = conn.execute("select id from posts where channel = 'poisoned' and kind = 'unknown'").fetchall()
+    problems = [r[0] for r in conn.execute("select message from problems where message like '%nested deeper%'")]
+    conn.close()
+    assert unknown and problems and "256 levels" in problems[0]
