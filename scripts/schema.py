@@ -351,6 +351,22 @@ def a001_tables(adb):
     adb["fetches"].create_index(["channel", "fetched_at"], if_not_exists=True)
 
 
+@archive_migrations()
+def a002_fetch_ids_never_reused(adb):
+    """Fetch ids are cited by telegram.db's `fetches`: AUTOINCREMENT, so that an archive
+    started again beside an existing telegram.db (see `restore`) can be told to number
+    its fetches after the ones cited (`sqlite_sequence`) and never reuses an id."""
+    columns = ", ".join(f"[{c}]" for c in adb["fetches"].columns_dict)
+    adb.execute(
+        "create table fetches_numbered (id integer primary key autoincrement, url text, final_url text, "
+        "fetched_at text, status integer, sha256 text, bytes integer, duration_ms integer, channel text, "
+        "source text)")
+    adb.execute(f"insert into fetches_numbered ({columns}) select {columns} from fetches")
+    adb.execute("drop table fetches")
+    adb.execute("alter table fetches_numbered rename to fetches")
+    adb["fetches"].create_index(["channel", "fetched_at"], if_not_exists=True)
+
+
 def open_archive(path: Path | str) -> sqlite_utils.Database:
     """archive.db, created or upgraded."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

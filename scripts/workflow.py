@@ -292,47 +292,17 @@ def archive_last_id(archive_path: Path) -> int:
 
 def reserve_archive_ids(archive_path: Path, above: int) -> int:
     """Make archive.db number its next fetches after `above` (creating the file if need
-    be), so that no new fetch takes an id telegram.db already cites. Returns the last
-    fetch id the archive had.
-
-    archive.db's `fetches.id` is an INTEGER PRIMARY KEY, numbered from the last row: an
-    empty archive would start again at 1. When the archive is behind, its table is
-    re-created with AUTOINCREMENT (same columns, rows and indexes) and its
-    `sqlite_sequence` set to `above`, which holds even while the table is empty and
-    travels with the file into the release."""
+    be), so that no new fetch takes an id telegram.db already cites (its ids are
+    AUTOINCREMENT: see schema.a002). Returns the last fetch id the archive had."""
     from .schema import open_archive
 
     adb = open_archive(archive_path)
-    conn = adb.conn
     try:
-        last = conn.execute("select coalesce(max(id), 0) from fetches").fetchone()[0]
-        if last >= above:
-            return last
-        sql = conn.execute("select sql from sqlite_master where type = 'table' and name = 'fetches'").fetchone()[0]
-        conn.execute("begin immediate")
-        try:
-            if not re.search(r"\bautoincrement\b", sql, re.IGNORECASE):
-                indexes = [r[0] for r in conn.execute(
-                    "select sql from sqlite_master where type = 'index' and tbl_name = 'fetches' and sql is not null")]
-                numbered, renamed = re.subn(r'^(\s*CREATE\s+TABLE\s+)("fetches"|\[fetches\]|`fetches`|fetches)(?=\s*\()',
-                                            r'\1"fetches_numbered"', sql, count=1, flags=re.IGNORECASE)
-                numbered, keyed = re.subn(r'(("id"|\[id\]|`id`|\bid)\s+INTEGER\s+PRIMARY\s+KEY)\b',
-                                          r'\1 AUTOINCREMENT', numbered, count=1, flags=re.IGNORECASE)
-                if not (renamed and keyed):
-                    raise click.ClickException(f"{archive_path}: unexpected fetches table, cannot number "
-                                               f"its fetches after {above}: {sql}")
-                conn.execute(numbered)
-                conn.execute("insert into fetches_numbered select * from fetches")
-                conn.execute("drop table fetches")
-                conn.execute("alter table fetches_numbered rename to fetches")
-                for index in indexes:
-                    conn.execute(index)
-            if not conn.execute("update sqlite_sequence set seq = ? where name = 'fetches'", [above]).rowcount:
-                conn.execute("insert into sqlite_sequence (name, seq) values ('fetches', ?)", [above])
-            conn.execute("commit")
-        except BaseException:
-            conn.execute("rollback")
-            raise
+        last = adb.execute("select coalesce(max(id), 0) from fetches").fetchone()[0]
+        if last < above:
+            with adb.atomic():
+                adb.execute("delete from sqlite_sequence where name = 'fetches'")
+                adb.execute("insert into sqlite_sequence (name, seq) values ('fetches', ?)", [above])
         return last
     finally:
         adb.close()

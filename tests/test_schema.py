@@ -55,7 +55,7 @@ def test_a_new_database_gets_every_table_index_and_trigger(tmp_path):
 def test_the_archive_has_its_own_migrations(tmp_path):
     adb = open_archive(tmp_path / "archive.db")
     assert {"bodies", "fetches"} <= set(adb.table_names())
-    assert [r[0] for r in adb.execute("select name from _sqlite_migrations where migration_set = 'archive'")] == ["a001_tables"]
+    assert [r[0] for r in adb.execute("select name from _sqlite_migrations where migration_set = 'archive'")] == ["a001_tables", "a002_fetch_ids_never_reused"]
 
 
 def test_a_0_1_1_database_upgrades_in_place_with_nothing_lost(legacy):
