@@ -19,8 +19,9 @@ os.cpu_count() processes:
 * parse + store: the loop of `build.rebuild` without its derive step, written out here
   (`open_db` on a new file, `read_fetches`, `pipeline.store_fetch(db, fetch, body,
   reading)`); "in store_fetch" is the time the main process spent storing;
-* derive: `derive.derive(db)` (language, search index, places) on the database the
-  parse + store run with all cores wrote; it runs in one process whatever the workers;
+* derive: `derive.derive(db, workers)` (language, search index, places) on the database
+  each parse + store run wrote; with several workers, places are found in that many
+  processes (language detection already uses every core in one process);
 * rebuild: the real `build.rebuild(archive, db, workers)` end to end; "of which derive"
   is its derive step, timed in passing.
 
@@ -164,7 +165,7 @@ def run_phase(phase: str, archive: Path, db_path: Path, workers: int) -> dict:
     elif phase == "derive":
         db = open_db(db_path)
         started = time.perf_counter()
-        done = derive(db)
+        done = derive(db, workers=workers)
         out.update(seconds=time.perf_counter() - started, posts=done)
         db.close()
     elif phase == "rebuild":
@@ -242,7 +243,8 @@ def main() -> None:
         for phase in ("parse", "store"):
             for n in counts:
                 results[(phase, n)] = measure(phase, archive, work / f"store-{n}.db", n)
-        results[("derive", cores)] = measure("derive", archive, work / f"store-{cores}.db", 1)
+        for n in counts:  # on each store's own database: deriving empties its queue
+            results[("derive", n)] = measure("derive", archive, work / f"store-{n}.db", n)
         for n in counts:
             results[("rebuild", n)] = measure("rebuild", archive, work / f"rebuild-{n}.db", n)
         db_mb = sum(p.stat().st_size for p in work.glob(f"rebuild-{cores}.db*")) / 2**20
@@ -276,9 +278,9 @@ def main() -> None:
         ("parse (read_fetches)", ("parse", 1), ("parse", cores), "seconds"),
         ("parse + store (rebuild's loop, no derive)", ("store", 1), ("store", cores), "seconds"),
         ("  of which in store_fetch (main process)", ("store", 1), ("store", cores), "store_s"),
-        ("derive (one process; on the N-process store)", None, ("derive", cores), "seconds"),
+        ("derive (language, search index; places in N processes)", ("derive", 1), ("derive", cores), "seconds"),
         ("rebuild end to end (build.rebuild)", ("rebuild", 1), ("rebuild", cores), "seconds"),
-        ("  of which derive (one process in both)", ("rebuild", 1), ("rebuild", cores), "derive_s"),
+        ("  of which derive", ("rebuild", 1), ("rebuild", cores), "derive_s"),
     ]
     header = ("phase", "1 process", f"{cores} processes", "ratio", "posts/s, 1", f"posts/s, {cores}",
               "peak MB, 1", f"peak MB, {cores}")
