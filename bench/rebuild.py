@@ -306,7 +306,7 @@ def main() -> None:
     print(f"load average (1 min) {load_before:.1f} before the measurements, {os.getloadavg()[0]:.1f} after, "
           f"on {cores} cores: anything else running slows every figure (the CPU times above say by how much).")
     print(f"(ratio: 1-process time / {cores}-process time. posts/s: the {stored:,} rebuilt posts over the phase's "
-          "wall time. peak MB: ru_maxrss of the main process, + of the largest parsing worker (getrusage "
+          "wall time. peak MB: ru_maxrss of the main process, + of the largest worker (getrusage "
           "RUSAGE_CHILDREN); each measurement runs in a fresh process. Parsing is the only part spread over "
           "processes; storing and deriving stay in the main one, in archive order.)")
     one, many = seconds("rebuild", 1), seconds("rebuild", cores)
