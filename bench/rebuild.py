@@ -307,8 +307,8 @@ def main() -> None:
           f"on {cores} cores: anything else running slows every figure (the CPU times above say by how much).")
     print(f"(ratio: 1-process time / {cores}-process time. posts/s: the {stored:,} rebuilt posts over the phase's "
           "wall time. peak MB: ru_maxrss of the main process, + of the largest worker (getrusage "
-          "RUSAGE_CHILDREN); each measurement runs in a fresh process. Parsing is the only part spread over "
-          "processes; storing and deriving stay in the main one, in archive order.)")
+          "RUSAGE_CHILDREN); each measurement runs in a fresh process. Parsing and finding places are spread "
+          "over processes; storing, and writing what is derived, stay in the main one, in archive order.)")
     one, many = seconds("rebuild", 1), seconds("rebuild", cores)
     print(f"rebuild {stored:,} posts: {many:.1f} s with {cores} processes vs {one:.1f} s with 1 ({one / many:.1f}x)")
 
