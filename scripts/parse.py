@@ -41,10 +41,8 @@ from __future__ import annotations
 import binascii
 import codecs
 import json
-import os
 import re
 import signal
-import sys
 import threading
 import time
 from bisect import bisect_right

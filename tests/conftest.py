@@ -1,5 +1,6 @@
 """Shared test helpers. Keep this small: fixtures used by more than one test file."""
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -141,14 +142,13 @@ def ds(published_db):
     return make_datasette(published_db)
 
 
-def serve_command(db_path: Path, metadata_json: Path, port: int) -> list[str]:
-    """The same options as `make serve` (read-only, immutable, limits)."""
-    return [
-        str(ROOT / ".venv" / "bin" / "datasette"), "serve", "--immutable", str(db_path),
-        "--metadata", str(metadata_json), "--template-dir", str(ROOT / "templates"),
-        "--setting", "sql_time_limit_ms", "3000", "--setting", "max_returned_rows", "1000",
-        "--setting", "suggest_facets", "off", "--host", "127.0.0.1", "--port", str(port),
-    ]
+def serve_command(db_path: Path, port: int) -> list[str]:
+    """The published site's way: the database immutable, the project's options."""
+    from telegram_datasette.publish import METADATA, TEMPLATES, settings_args
+
+    return [str(Path(sys.executable).parent / "datasette"), "serve", "--immutable", str(db_path),
+            "--metadata", str(METADATA), "--template-dir", str(TEMPLATES), *settings_args(),
+            "--host", "127.0.0.1", "--port", str(port)]
 
 
 def free_port() -> int:
@@ -159,41 +159,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_http(url: str, process, timeout: float = 30.0) -> None:
+def wait_for_http(url: str, process, timeout: float = 30.0, log: Path | None = None) -> None:
+    """Until url answers; fails with the server's output (stderr, or `log`) if it exits."""
     import time
 
     import httpx
 
+    def output() -> str:
+        if log is not None:
+            return log.read_text(errors="replace")[-3000:]
+        return process.stderr.read().decode(errors="replace")[-3000:] if process.stderr else ""
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            raise AssertionError(f"server exited with {process.returncode}:\n{output()}")
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
         except httpx.TransportError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout}s:\n{output() if log else ''}")
+
+
+def stop(process) -> None:
+    """Terminate a server (kill it if it does not go)."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @contextmanager
 def datasette_served(db_path: Path, workdir: Path):
     """db_path served by a real `datasette serve` on a loopback port, as `make serve` does."""
-    import json
     import subprocess
 
-    metadata_json = workdir / "metadata.json"
-    metadata_json.write_text(json.dumps(publish_metadata(), ensure_ascii=False))
     port = free_port()
-    process = subprocess.Popen(serve_command(db_path, metadata_json, port), cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = workdir / "datasette.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(serve_command(db_path, port), cwd=ROOT, stdout=output, stderr=output)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for_http(base + "/-/versions.json", process)
+        wait_for_http(base + "/-/versions.json", process, log=log)
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, stop, wait_for_http
 from devtools.fake_telegram import FakeChannel, FakeTelegram
 from telegram_datasette.publish import serve_command
 from telegram_datasette.schema import open_db
@@ -43,30 +43,6 @@ def urls(round_number: int) -> list[str]:
 def tail(path: Path, size: int = 3000) -> str:
     text = path.read_text(errors="replace") if path.exists() else ""
     return text[-size:]
-
-
-def wait_until_serving(base: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"datasette exited with {server.returncode}:\n{tail(log)}")
-        try:
-            if httpx.get(base + "/-/versions.json", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"datasette did not answer within {timeout}s:\n{tail(log)}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def read(client: httpx.Client, url: str) -> tuple[str | None, int | None]:
@@ -136,7 +112,7 @@ def test_site_answers_throughout_a_crawl(tmp_path):
                                   stdout=server_out, stderr=subprocess.STDOUT)
         crawl = None
         try:
-            wait_until_serving(base, server, server_log)
+            wait_for_http(base + "/-/versions.json", server, timeout=60, log=server_log)
             crawl = subprocess.Popen(
                 [sys.executable, "-m", "telegram_datasette", "crawl", "--channel", CHANNEL,
                  "--base-url", telegram_url, "--requests-per-second", "0", "--db", str(db_path)],

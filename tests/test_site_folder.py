@@ -32,7 +32,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, stop, wait_for_http
 
 # Installing the site's packages takes most of the module's time; give the first test
 # (whose setup does it) room beyond pytest.ini's 300 s.
@@ -134,30 +133,6 @@ def run(argv: list[str], *, cwd: Path, env: dict, timeout: float) -> subprocess.
     return result
 
 
-def wait_until_served(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVE_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"datasette serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"{url} did not answer within {SERVE_TIMEOUT}s:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def site(published_db, tmp_path_factory):
     """The published folder, installed and served as its Dockerfile says, without Docker."""
@@ -191,7 +166,7 @@ def site(published_db, tmp_path_factory):
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_served(base + "/-/versions.json", process, log)
+        wait_for_http(base + "/-/versions.json", process, timeout=SERVE_TIMEOUT, log=log)
         yield Site(folder=folder, venv=venv, env=env, base=base, dockerfile=dockerfile, installs=installs)
     finally:
         stop(process)

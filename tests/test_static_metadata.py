@@ -4,8 +4,6 @@ import pytest
 import sqlite_utils
 from datasette.app import Datasette
 
-from conftest import ROOT
-
 
 @pytest.mark.asyncio
 async def test_denied_table_stays_denied_and_open_table_stays_open(tmp_path):
