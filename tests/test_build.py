@@ -140,3 +140,11 @@ def test_db_alone_puts_the_archive_beside_it_from_any_directory(tmp_path, real_p
     check = run("check", "--before", str(tmp_path / "nothing"), "--db", str(elsewhere / "telegram.db"),
                 "--no-smoke", cwd=tmp_path)
     assert "archive.db" in check.stdout + check.stderr
+
+
+def test_serve_after_a_crawl_that_found_no_channel_serves_nothing(tmp_path, fake):
+    config(tmp_path, f"channels: [nosuchchan, closedchan]\nbase_url: {fake}\nrequests_per_second: 0\n")
+    result = run("serve", "--port", "9", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "MISSING nosuchchan" in result.stderr and "has no posts: there is nothing to serve" in result.stderr
+    assert "serving" not in result.stderr.replace("nothing to serve", "")
