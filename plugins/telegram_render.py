@@ -5,12 +5,22 @@ Defence in depth: the parser already stores `posts.html` sanitised, but everythi
 from the database is sanitised again here with an allow-list (nh3) before it is marked safe,
 and every URL put in an attribute must be http(s) (or tg: for text links); anything else is
 shown as escaped text. Everything not handled here is escaped by Datasette itself.
+
+Values as people read them, on the HTML pages of tables (never in JSON or CSV, which
+render_cell does not touch; query results are left as Datasette shows them): reactions as
+emoji (a custom emoji by its fallback glyph, else a neutral one, the id in the title; paid
+reactions as a star), counters with thousands separators and Telegram's rounded text when
+it says something else ("23,700,000 (23.7M)"), times as "2026-03-01 14:05 UTC" with the
+stored value in the title, digests as their first 12 characters, and Telegram's
+placeholder avatars (data: URIs) as a small picture rather than base64 text.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import nh3
@@ -81,9 +91,35 @@ def row_path(datasette, database: str, channel: str, post_id) -> str:
     return datasette.urls.row(database, "posts", f"{channel},{int(post_id)}")
 
 
+# --- reactions as emoji ------------------------------------------------------------------
+# `reactions.reaction` is the emoji, "custom:<id>" or "paid"; `emoji` is the glyph, or the
+# custom emoji's id when the page showed no glyph, or "paid".
+NEUTRAL_EMOJI = "\u25cc"  # ◌, for a custom emoji whose glyph the page did not show
+PAID_EMOJI = "\u2b50"  # ⭐, a paid reaction (Telegram Stars)
+DIGITS = re.compile(r"^[0-9]{5,25}$")
+
+
+def reaction_markup(reaction, emoji=None, custom_emoji_id=None, paid=None) -> Markup | None:
+    """A reaction as its emoji: a custom emoji by its fallback glyph when the database has
+    one, else a neutral glyph, with the id in the title; a paid reaction as a star."""
+    key = reaction if isinstance(reaction, str) else ""
+    glyph = emoji if isinstance(emoji, str) and emoji.strip() else None
+    if paid or key == "paid":
+        return Markup('<span class="tg-emoji tg-paid" title="paid reaction (Telegram Stars)">{}</span>').format(PAID_EMOJI)
+    custom = custom_emoji_id or (key[len("custom:"):] if key.startswith("custom:") else None)
+    if custom:
+        if glyph is None or glyph == str(custom) or DIGITS.match(glyph):
+            glyph = NEUTRAL_EMOJI
+        return Markup('<span class="tg-emoji tg-custom-emoji" title="custom emoji {}">{}</span>').format(custom, glyph)
+    if glyph is None and not key:
+        return None
+    return Markup("{}").format(glyph or key)
+
+
 def reactions_html(reactions: list[dict]) -> Markup:
     items = [
-        Markup('<span class="tg-reaction">{} {}</span>').format(r["emoji"] or r["reaction"], r["count_text"] or r["count"] or "")
+        Markup('<span class="tg-reaction">{} {}</span>').format(
+            reaction_markup(r["reaction"], r["emoji"]) or "", r["count_text"] or r["count"] or "")
         for r in reactions
     ]
     return Markup('<div class="tg-reactions">{}</div>').format(Markup(" ").join(items)) if items else Markup("")
@@ -254,6 +290,115 @@ def _raw_html(value) -> Markup | None:
     return Markup("<code>{}</code>").format(value[:300] + ("…" if len(value) > 300 else ""))
 
 
+# --- values as people read them (HTML only: render_cell never touches JSON or CSV) --------
+
+def _reaction_cell(row, value, column, database, datasette):
+    return reaction_markup(_value(row, "reaction"), _value(row, "emoji"), _value(row, "custom_emoji_id"), _value(row, "paid"))
+
+
+def _snapshot_reaction(row, value, column, database, datasette):
+    """reaction_snapshots has only the key: a custom emoji's glyph comes from the post's
+    current reactions row (its primary key), when it has one."""
+    if not isinstance(value, str) or not value.startswith("custom:"):
+        return reaction_markup(value)
+    channel, post_id = _value(row, "channel"), _value(row, "post_id")
+    key = ("reaction_snapshots.reaction", database, channel, post_id, value)
+    cached = _RENDERED.get(key)
+    if cached is not None:
+        return cached
+
+    async def inner():
+        rows = (await datasette.get_database(database).execute(
+            "select emoji from reactions where channel = ? and post_id = ? and reaction = ?",
+            [channel, post_id, value])).rows
+        return _remember(key, reaction_markup(value, rows[0][0] if rows else None))
+
+    return inner
+
+
+@functools.lru_cache(maxsize=8192, typed=True)
+def count_markup(value, text=None, precision=None) -> Markup | None:
+    """23700000 and "23.7M" -> 23,700,000 (23.7M): the number with thousands separators,
+    and the rounded text Telegram shows when it says something else."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if value is None and isinstance(text, str) and text.strip():
+            return Markup('<span class="tg-count" title="as Telegram shows it">{}</span>').format(text.strip())
+        return None
+    shown = f"{value:,}"
+    text = text.strip() if isinstance(text, str) else ""
+    differs = bool(text) and text.replace(",", "").replace("\u202f", "").replace(" ", "") != str(value)
+    if not differs:
+        return None if shown == str(value) else Markup('<span class="tg-count">{}</span>').format(shown)
+    title = f"Telegram shows {text}"
+    if isinstance(precision, int) and not isinstance(precision, bool) and precision > 0:
+        title += f" (\u00b1{precision:,})"
+    return Markup(
+        '<span class="tg-count" style="white-space:nowrap" title="{}">{} <span class="tg-rounded">({})</span></span>'
+    ).format(title, shown, text)
+
+
+def _count_cell(row, value, column, database, datasette):
+    try:
+        return count_markup(value, _value(row, f"{column}_text"), _value(row, f"{column}_precision"))
+    except TypeError:  # an unhashable value (not from SQLite)
+        return None
+
+
+@functools.lru_cache(maxsize=8192, typed=True)  # crawl times repeat on every row a crawl wrote
+def compact_date(value) -> Markup | None:
+    """An ISO 8601 time as 2026-03-01 14:05 UTC, the stored value in the title."""
+    if not isinstance(value, str) or len(value) < 16 or value[4:5] != "-" or value[10:11] not in ("T", " "):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)  # naive times are UTC already (the schema's rule)
+    return Markup('<time datetime="{}" title="{}" style="white-space:nowrap">{} UTC</time>').format(
+        value, value, moment.strftime("%Y-%m-%d %H:%M"))
+
+
+def _date_cell(row, value, column, database, datasette):
+    return compact_date(value) if isinstance(value, str) else None
+
+
+HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{16,128}$")
+
+
+def short_hash(value) -> Markup | None:
+    if not isinstance(value, str) or not HEX_DIGEST.match(value):
+        return None
+    # Hex digits only: nothing to escape.
+    return Markup(f'<code class="tg-hash" title="{value}">{value[:12]}\u2026</code>')
+
+
+def _hash_cell(row, value, column, database, datasette):
+    return short_hash(value)
+
+
+# Telegram's placeholder avatars (a letter on a gradient) are SVG data: URIs; an image in
+# an <img> runs no script and loads nothing, and CSP allows data: images.
+DATA_IMAGE = re.compile(r"^data:image/(?:png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=%]+$")
+BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/=_-]{40,}$")
+MAX_DATA_IMAGE = 64 * 1024
+
+
+def avatar_markup(value) -> Markup | None:
+    picture = thumbnail(value, "channel picture")
+    if picture is not None or not isinstance(value, str):
+        return picture
+    value = value.strip()
+    if len(value) <= MAX_DATA_IMAGE and DATA_IMAGE.match(value):
+        return Markup(
+            '<img class="tg-avatar" src="{}" alt="placeholder picture" title="placeholder picture ({:,} characters of data: URI)" '
+            'width="32" height="32" style="border-radius:50%;vertical-align:middle">'
+        ).format(value, len(value))
+    if value.startswith("data:") or BASE64_TEXT.match(value):
+        return Markup('<span class="tg-embedded" title="{:,} characters of embedded data, not shown">[embedded picture]</span>').format(len(value))
+    return None
+
+
 # (table, column) -> renderer(row, value, column, database, datasette); None means Datasette's own.
 RENDERERS = {
     ("posts", "html"): _posts_html,
@@ -265,10 +410,25 @@ RENDERERS = {
     ("posts", "raw_html"): _by_value(_raw_html),
     ("post_versions", "html"): _by_value(_text_div),
     ("channels", "description_html"): _by_value(_text_div),
-    ("channels", "avatar_url"): _by_value(lambda v: thumbnail(v, "channel picture")),
+    ("channels", "avatar_url"): _by_value(avatar_markup),
     ("media", "url"): _by_value(link),
     ("media", "thumbnail_url"): _by_value(lambda v: thumbnail(v, "thumbnail_url")),
     ("places", "popup"): lambda row, value, column, database, datasette: Markup("<code>{}</code>").format(value or ""),
+    ("reactions", "reaction"): _reaction_cell,
+    ("reactions", "emoji"): _reaction_cell,
+    ("reaction_snapshots", "reaction"): _snapshot_reaction,
+}
+
+# Columns of any table, by name: times, counters (with their "<column>_text" and
+# "<column>_precision" siblings when the row has them) and digests.
+TIME_COLUMNS = ("date", "at", "fetched_at", "first_fetched_at", "last_fetched_at", "first_seen_at",
+                "last_seen_at", "deleted_at", "seen_at", "updated_at")
+COUNT_COLUMNS = ("views", "count", "subscribers", "photos", "videos", "files", "links", "bytes")
+HASH_COLUMNS = ("sha256", "text_sha256", "children_sha256", "digest")
+COLUMN_RENDERERS = {
+    **{c: _date_cell for c in TIME_COLUMNS},
+    **{c: _count_cell for c in COUNT_COLUMNS},
+    **{c: _hash_cell for c in HASH_COLUMNS},
 }
 
 
@@ -276,7 +436,11 @@ RENDERERS = {
 def render_cell(row, value, column, table, database, datasette):
     render = RENDERERS.get((table, column))
     if render is None:
-        return None
+        if table is None:  # a query's results are shown as Datasette shows them
+            return None
+        render = COLUMN_RENDERERS.get(column)
+        if render is None:
+            return None
     return render(row, value, column, database, datasette)
 
 

@@ -289,6 +289,48 @@ def m003_place_scan_digests(db):
                "on s.channel = p.channel and s.post_id = p.id where s.post_id is null")
 
 
+# One row per post and place it mentions (however many times), with the popup of
+# datasette-cluster-map: the place, the post's first line and a link to the post's page
+# (relative: `posts/<channel>,<id>` from /telegram/post_places). A mention is kept when it
+# is the post's first of that place: no GROUP BY and no ORDER BY, so a page of the view (and
+# the map's next page) reads only its rows and a count flattens to a scan of `places` (1M
+# places: a page in 1 ms, the count in 0.8 s). `+s.name` keeps the lookups on the key index.
+POST_PLACES_SQL = """
+select pl.channel, pl.post_id, p.date, pl.name as place,
+  (select group_concat(distinct s.matched_text) from places s where s.channel = pl.channel
+    and s.post_id = pl.post_id and +s.name is pl.name and s.latitude = pl.latitude
+    and s.longitude = pl.longitude) as matched_text,
+  (select count(*) from places s where s.channel = pl.channel and s.post_id = pl.post_id
+    and +s.name is pl.name and s.latitude = pl.latitude and s.longitude = pl.longitude) as mentions,
+  pl.country_code, pl.kind, pl.latitude, pl.longitude,
+  json_object(
+    'title', pl.name,
+    'description', pl.channel || ', ' || substr(p.date, 1, 10) || ': ' || case
+      when p.line = '' then '(' || p.kind || ' post without text)'
+      when length(p.line) > 140 then rtrim(substr(p.line, 1, 139)) || '…'
+      else p.line end,
+    'link', 'posts/' || pl.channel || ',' || pl.post_id
+  ) as popup
+from places pl
+join (
+  select channel, id, date, kind,
+    trim(substr(body, 1, instr(body || char(10), char(10)) - 1), char(32, 9, 13)) as line
+  from (select channel, id, date, kind, ltrim(coalesce(text, ''), char(32, 9, 10, 13)) as body from posts)
+) p on p.channel = pl.channel and p.id = pl.post_id
+where pl.latitude is not null and pl.longitude is not null
+  and not exists (
+    select 1 from places s where s.channel = pl.channel and s.post_id = pl.post_id
+      and s.position < pl.position and +s.name is pl.name and s.latitude = pl.latitude
+      and s.longitude = pl.longitude)
+"""
+
+
+@migrations()
+def m004_post_places_view(db):
+    """The `post_places` view, what the map shows (metadata.yml)."""
+    db.create_view("post_places", POST_PLACES_SQL.strip(), replace=True)
+
+
 def schema_version(db: sqlite_utils.Database) -> int:
     """How many of the migrations this file has had (the last is `len(migrations)`)."""
     return len(migrations.applied(db))
