@@ -81,3 +81,16 @@ def test_map_with_markers(page):
     page.locator(".leaflet-container").scroll_into_view_if_needed()
     shoot(page, "map")
     assert page.errors == []
+
+
+PHONE_PAGES = ["/", "/telegram", "/telegram/posts", "/telegram/posts/TestEmb,1", "/telegram/channels/TestEmb",
+               "/-/search?q=Norway", "/telegram/places", "/telegram/post_places", "/telegram/reactions"]
+
+
+@pytest.mark.parametrize("path", PHONE_PAGES)
+def test_no_horizontal_scroll_on_a_phone(page, path):
+    """At 390 px wide, wide tables scroll inside the page; the page itself never does."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(page.base + path, wait_until="load")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, path
+    assert page.errors == []
