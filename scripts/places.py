@@ -448,12 +448,21 @@ def find_mentions(text: str | None) -> list[Mention]:
 # ------------------------------------------------------------------ the database step
 
 
-def locations(db, channel: str, post_id: int) -> list[dict]:
-    return [dict(r) for r in db.query(
-        "select position, title, latitude, longitude from media where channel = ? and post_id = ? "
-        "and kind = 'location' and latitude is not null and longitude is not null order by position",
-        [channel, post_id],
-    )]
+def locations(db, rowids: list[int] | None = None) -> dict[tuple[str, int], list[dict]]:
+    """The location messages of these posts (rowids of `posts`; None: of every post), in
+    one query, by (channel, post id)."""
+    where = f"and p.rowid in ({','.join('?' * len(rowids))})" if rowids is not None else ""
+    found: dict[tuple[str, int], list[dict]] = {}
+    for row in db.query(
+        "select m.channel, m.post_id, m.position, m.title, m.latitude, m.longitude from media m "
+        "join posts p on p.channel = m.channel and p.id = m.post_id "
+        f"where m.kind = 'location' and m.latitude is not null and m.longitude is not null {where} "
+        "order by m.channel, m.post_id, m.position",
+        rowids or [],
+    ):
+        key = (row.pop("channel"), row.pop("post_id"))
+        found.setdefault(key, []).append(row)
+    return found
 
 
 def scan_digest(post: dict, post_locations: list[dict]) -> str:
@@ -466,13 +475,14 @@ def posts_to_scan(db, rowids: list[int]) -> list[dict]:
     """Of these queued posts, those whose text, link preview title or locations changed
     since their last scan (each with its `digest` and `locations`)."""
     marks = ",".join("?" * len(rowids))
+    found = locations(db, rowids)
     todo = []
     for post in db.query(
         f"select p.channel, p.id, p.text, p.link_preview_title, s.digest as scanned from posts p "
         f"left join place_scans s on s.channel = p.channel and s.post_id = p.id where p.rowid in ({marks})",
         rowids,
     ):
-        post["locations"] = locations(db, post["channel"], post["id"])
+        post["locations"] = found.get((post["channel"], post["id"]), [])
         post["digest"] = scan_digest(post, post["locations"])
         if post.pop("scanned") != post["digest"]:
             todo.append(post)

@@ -282,9 +282,10 @@ def m003_place_scan_digests(db):
         "on s.channel = p.channel and s.post_id = p.id where s.text_sha256 is p.text_sha256")]
     db["place_scans"].drop()
     db["place_scans"].create({"channel": str, "post_id": int, "digest": str}, pk=("channel", "post_id"))
+    found = locations(db)
     db["place_scans"].insert_all(
         {"channel": p["channel"], "post_id": p["id"],
-         "digest": scan_digest(p, locations(db, p["channel"], p["id"]))} for p in scanned)
+         "digest": scan_digest(p, found.get((p["channel"], p["id"]), []))} for p in scanned)
     db.execute(f"insert or ignore into [{QUEUE_TABLE}] (rowid) select p.rowid from posts p left join place_scans s "
                "on s.channel = p.channel and s.post_id = p.id where s.post_id is null")
 

@@ -242,3 +242,38 @@ def chromium():
 
 
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+
+
+def png(width: int, height: int, rgb=(0xE8, 0xEC, 0xE0)) -> bytes:
+    """A plain PNG: what the stubbed network answers for map tiles and CDN images."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+TILE = png(256, 256)
+
+
+def route_offline(page, base: str) -> None:
+    """No real network: requests to `base` go through, other hosts' images (map tiles,
+    Telegram's CDN) get a plain PNG, anything else is refused; every request to another
+    host is recorded in `page.external`."""
+    page.external = []
+
+    def route(route):
+        request = route.request
+        if request.url.startswith(base):
+            route.continue_()
+            return
+        page.external.append(request.url)
+        if request.resource_type == "image":
+            route.fulfill(status=200, content_type="image/png", body=TILE)
+        else:
+            route.abort()
+
+    page.route("**/*", route)

@@ -7,15 +7,13 @@ Browser checks at 1280x900 and 390x844, screenshots in artifacts/screenshots/.""
 import json
 import re
 import sqlite3
-import struct
-import zlib
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
 import yaml
 
-from conftest import ROOT, SCREENSHOTS, publish_metadata
+from conftest import publish_metadata, ROOT, route_offline, SCREENSHOTS
 from telegram_datasette.plugins.site import example_words, release_links
 
 METADATA = publish_metadata()
@@ -300,23 +298,13 @@ PAGES = {
 MAP_PAGES = {"places", "post_places"}
 
 
-def png(width: int, height: int) -> bytes:
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    pixels = b"".join(b"\x00" + b"\xe8\xec\xe0" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b""))
-
-
-TILE = png(256, 256)
-
-
 def open_page(chromium, base, viewport):
     """A page that records page errors and console errors. Offline: images from other hosts
     (OpenStreetMap tiles, Telegram's CDN) get a plain PNG, anything else from them is
     refused; console errors about those URLs alone are excepted."""
     page = chromium.new_page(viewport=VIEWPORTS[viewport])
-    page.problems, page.external = [], []
+    page.problems = []
+    route_offline(page, base)
 
     def console(message):
         url = message.location.get("url") or ""
@@ -324,20 +312,8 @@ def open_page(chromium, base, viewport):
             return  # not an error, or an external resource that cannot load offline
         page.problems.append(f"console: {message.text} ({url})")
 
-    def route(route):
-        request = route.request
-        if request.url.startswith(base):
-            route.continue_()
-            return
-        page.external.append(request.url)
-        if request.resource_type == "image":
-            route.fulfill(status=200, content_type="image/png", body=TILE)
-        else:
-            route.abort()
-
     page.on("console", console)
     page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
-    page.route("**/*", route)
     return page
 
 

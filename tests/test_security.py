@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import struct
 import threading
 import time
-import zlib
 
 import httpx
 import pytest
 
-from conftest import SCREENSHOTS, free_port, make_datasette
+from conftest import free_port, make_datasette, route_offline, SCREENSHOTS
 from telegram_datasette.plugins import security
 
 EXPECTED_HEADERS = {
@@ -266,40 +264,17 @@ document.addEventListener('securitypolicyviolation', e =>
 """
 
 
-def png(width: int, height: int, rgb=(0xE8, 0xEC, 0xE0)) -> bytes:
-    """A plain PNG: what the stubbed network answers for map tiles and CDN images."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-TILE = png(256, 256)
-
-
 def open_watched(chromium, base, viewport):
     """A page that records console errors, page errors, CSP violations and every request
     to another host. No real network: other hosts' images (OpenStreetMap tiles, Telegram's
     CDN) get a plain PNG, anything else from them is refused (and would be a console error)."""
     page = chromium.new_page(viewport=VIEWPORTS[viewport])
-    page.problems, page.external = [], []
+    page.problems = []
+    route_offline(page, base)
     page.on("console", lambda m: page.problems.append(f"console {m.type}: {m.text}")
             if m.type == "error" or "Content Security Policy" in m.text else None)
     page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
 
-    def route(route):
-        request = route.request
-        if request.url.startswith(base):
-            route.continue_()
-            return
-        page.external.append(request.url)
-        if request.resource_type == "image":
-            route.fulfill(status=200, content_type="image/png", body=TILE)
-        else:
-            route.abort()
-
-    page.route("**/*", route)
     page.add_init_script(WATCH_CSP)
     return page
 
