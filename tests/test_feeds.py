@@ -133,3 +133,23 @@ async def test_home_and_search_link_the_feeds(ds):
     assert "/telegram/feed_search.atom?q=" in QUERIES["search"]["description_html"]
     search = (await ds.client.get("/telegram/search")).text
     assert "feed_search.atom?q=" in search
+
+
+async def test_posts_without_html_still_make_a_feed(published_db, tmp_path):
+    """Media-only posts have no html: their entries have empty content, not a 500."""
+    import shutil
+    import sqlite3
+
+    from conftest import make_datasette
+
+    copy = tmp_path / "telegram.db"
+    shutil.copyfile(published_db, copy)
+    conn = sqlite3.connect(copy)
+    conn.execute("update posts set html = null where channel = 'TestEmb' and id = 2")
+    conn.commit()
+    conn.close()
+    ds = make_datasette(copy)
+    for name, params in (("feed_new_posts", {"channel": ""}), ("feed_search", {"q": "ambassador", "channel": ""})):
+        entries = await feed(ds, name, **params)
+        assert any(e["link"] == "https://t.me/TestEmb/2" and e["content"] == "" for e in entries), name
+
