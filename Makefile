@@ -39,6 +39,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/rebuild.py
 	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/export.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/serve.py
 

@@ -19,8 +19,10 @@ max_returned_rows, suggest_facets off):
   and unregisters the project's plugins should any be loaded; checked with /-/plugins.json).
 
 URLs: the posts table (as each serves it by default: the project sorted by date, newest
-first; plain Datasette by rowid), a post page, a facet page (?_facet=kind), a search
-(?_search=...). Each server first gets a warm-up (every URL, --warmup requests each, at the
+first, as cards; plain Datasette by rowid), a post page, a facet page (?_facet=kind), a search
+(?_search=...); and, on the project alone (plain Datasette has neither), the channel page
+(its HTML and the 13 chart queries its JavaScript fetches, loaded together as one page) and
+the search-all page. The HTML size of each page is printed too. Each server first gets a warm-up (every URL, --warmup requests each, at the
 measuring concurrency). Then, in each of --rounds rounds, for each URL, the two servers are
 measured back to back (project first in odd rounds, plain first in even ones): --requests
 requests from --concurrency concurrent clients (httpx over loopback), giving requests per
@@ -53,8 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
 DB = CACHE / "telegram.db"
 N_POSTS = 1_000_000
-# Bumped when the cached database must be built again (2: telegram_datasette.schema).
-CACHE_FORMAT = 2
+# Bumped when the cached database must be built again (2: telegram_datasette.schema; 3: post keys).
+CACHE_FORMAT = 3
 # The project's Datasette plugins (pyproject.toml [project.entry-points.datasette]).
 PROJECT_PLUGINS = ("telegram_search", "telegram_render", "telegram_search_all_menu",
                    "telegram_static_metadata", "telegram_site")
@@ -115,31 +117,32 @@ def build_database(path: Path, n_posts: int) -> None:
                 forwarded = rng.random() < 0.4
                 view_count = rng.randint(100, 200_000)
                 kind = rng.choice(["text", "text", "photo", "video", "album"])
-                posts.append((channel, post_id, f"https://t.me/{channel}/{post_id}", date, text,
+                key = f"{channel}/{post_id}"  # telegram_datasette.schema.post_key
+                posts.append((key, channel, post_id, f"https://t.me/{channel}/{post_id}", date, text,
                               text.replace("\n", "<br>"), view_count, str(view_count), 0, 0, kind,
                               "МИД России" if forwarded else None, "MID_Russia" if forwarded else None,
                               rng.randint(1, 50_000) if forwarded else None,
                               "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00",
                               f"{rng.getrandbits(64):016x}"))
                 if kind in ("photo", "video", "album"):
-                    media.append((channel, post_id, 0, "photo" if kind != "video" else "video",
+                    media.append((key, channel, post_id, 0, "photo" if kind != "video" else "video",
                                   f"https://cdn4.telesco.pe/file/{post_id}.jpg", f"https://cdn4.telesco.pe/file/{post_id}t.jpg"))
-                reactions.append((channel, post_id, "👍", 0, "👍", rng.randint(1, 900), "1"))
-                hashtags.append((channel, post_id, tag))
+                reactions.append((key, channel, post_id, "👍", 0, "👍", rng.randint(1, 900), "1"))
+                hashtags.append((key, channel, post_id, tag))
                 if rng.random() < 0.3:
                     domain = rng.choice(DOMAINS)
-                    links.append((channel, post_id, 0, f"https://{domain}/news/{post_id}", domain, "link"))
-                views.append((channel, post_id, "2026-01-01T00:00:00+00:00", view_count))
+                    links.append((key, channel, post_id, 0, f"https://{domain}/news/{post_id}", domain, "link"))
+                views.append((key, channel, post_id, "2026-01-01T00:00:00+00:00", view_count))
             with db.conn:
                 db.conn.executemany(
-                    "insert into posts (channel, id, url, date, text, html, views, views_text, views_precision, "
+                    "insert into posts (post, channel, id, url, date, text, html, views, views_text, views_precision, "
                     "edited, kind, forwarded_from_name, forwarded_from_channel, forwarded_from_id, first_seen_at, "
-                    "last_seen_at, children_sha256) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", posts)
-                db.conn.executemany("insert into media (channel, post_id, position, kind, url, thumbnail_url) values (?,?,?,?,?,?)", media)
-                db.conn.executemany("insert into reactions (channel, post_id, reaction, position, emoji, count, count_text) values (?,?,?,?,?,?,?)", reactions)
-                db.conn.executemany("insert into hashtags (channel, post_id, hashtag) values (?,?,?)", hashtags)
-                db.conn.executemany("insert into links (channel, post_id, position, url, domain, text) values (?,?,?,?,?,?)", links)
-                db.conn.executemany("insert into view_snapshots (channel, post_id, fetched_at, views) values (?,?,?,?)", views)
+                    "last_seen_at, children_sha256) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", posts)
+                db.conn.executemany("insert into media (post, channel, post_id, position, kind, url, thumbnail_url) values (?,?,?,?,?,?,?)", media)
+                db.conn.executemany("insert into reactions (post, channel, post_id, reaction, position, emoji, count, count_text) values (?,?,?,?,?,?,?,?)", reactions)
+                db.conn.executemany("insert into hashtags (post, channel, post_id, hashtag) values (?,?,?,?)", hashtags)
+                db.conn.executemany("insert into links (post, channel, post_id, position, url, domain, text) values (?,?,?,?,?,?,?)", links)
+                db.conn.executemany("insert into view_snapshots (post, channel, post_id, fetched_at, views) values (?,?,?,?,?)", views)
             done = c * per_channel + min(first + batch_size - 1, per_channel)
             print(f"\r  built {done:,} posts ({time.monotonic() - start:.0f}s)", end="", flush=True)
     print()
@@ -242,10 +245,11 @@ async def measure(base: str, path: str, n_requests: int, concurrency: int) -> di
             while queue:
                 queue.pop()
                 begin = time.perf_counter()
-                response = await client.get(path)
-                await response.aread()
+                # A page and what its JavaScript fetches (a list of paths) load together, as a browser does.
+                responses = await asyncio.gather(*(client.get(p) for p in ([path] if isinstance(path, str) else path)))
                 latencies.append(time.perf_counter() - begin)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                for response in responses:
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
         begin = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -257,6 +261,19 @@ async def measure(base: str, path: str, n_requests: int, concurrency: int) -> di
         "median_ms": 1000 * statistics.median(latencies),
         "statuses": statuses,
     }
+
+
+def channel_page(channel: str) -> list[str]:
+    """The channel page (datasette-dashboards): its HTML, then one JSON query per chart,
+    as its JavaScript fetches them (metadata.yml's dashboard, the channel as the filter)."""
+    import urllib.parse
+
+    import yaml
+
+    dashboard = yaml.safe_load((ROOT / "metadata.yml").read_text())["plugins"]["datasette-dashboards"]["channel"]
+    page = f"/-/dashboards/channel?channel={channel}"
+    return [page] + [f"/{chart['db']}.json?sql={urllib.parse.quote(chart['query'])}&channel={channel}&_shape=objects"
+                     for chart in dashboard["charts"].values()]
 
 
 def main() -> None:
@@ -282,20 +299,34 @@ def main() -> None:
     channel = CHANNELS[0]
     urls = {
         "posts table": "/telegram/posts",
-        "post page": f"/telegram/posts/{channel},{args.posts // len(CHANNELS) // 2}",
+        "post page": f"/telegram/posts/{channel}~2F{args.posts // len(CHANNELS) // 2}",
         "facet page": "/telegram/posts?_facet=kind",
         "search": "/telegram/posts?_search=barentsburg",
     }
+    # Pages only the project has (plain Datasette has no channel page or search-all): p95 only.
+    project_only = {
+        "channel page": channel_page(channel),
+        "search-all": "/-/search?q=barentsburg",
+    }
     kinds = ("project", "plain")
     servers: dict[str, tuple[subprocess.Popen, str]] = {}
+    alone: dict[str, list[dict]] = {n: [] for n in project_only}
+    sizes: dict[tuple[str, str], int] = {}
     results: dict[tuple[str, str], list[dict]] = {(k, n): [] for k in kinds for n in urls}
     overheads: dict[str, list[float]] = {n: [] for n in urls}
     try:
         for kind in kinds:
             servers[kind] = start_server(kind)
+        import httpx
+
         for kind in kinds:
-            for path in urls.values():
+            for name, path in urls.items():
                 asyncio.run(measure(servers[kind][1], path, args.warmup, args.concurrency))
+                sizes[(kind, name)] = len(httpx.get(servers[kind][1] + path, timeout=60).content)
+        for name, path in project_only.items():
+            asyncio.run(measure(servers["project"][1], path, args.warmup, args.concurrency))
+            first = path if isinstance(path, str) else path[0]
+            sizes[("project", name)] = len(httpx.get(servers["project"][1] + first, timeout=60).content)
         for round_number in range(args.rounds):
             order = kinds if round_number % 2 == 0 else kinds[::-1]
             for name, path in urls.items():
@@ -306,6 +337,10 @@ def main() -> None:
                     print(f"round {round_number + 1} {kind:8} {name:12} {result['rps']:7.1f} req/s  "
                           f"p95 {result['p95_ms']:7.1f} ms  statuses {result['statuses']}", flush=True)
                 overheads[name].append(pair["plain"]["rps"] / pair["project"]["rps"] - 1)
+            for name, path in project_only.items():
+                alone[name].append(result := asyncio.run(measure(servers["project"][1], path, args.requests, args.concurrency)))
+                print(f"round {round_number + 1} project  {name:12} {result['rps']:7.1f} req/s  "
+                      f"p95 {result['p95_ms']:7.1f} ms  statuses {result['statuses']}", flush=True)
     finally:
         for process, _ in servers.values():
             process.terminate()
@@ -324,6 +359,11 @@ def main() -> None:
         url_overheads.append(overhead)
         print(f"{name:14} {median_of('project', name, 'rps'):14.1f} {median_of('project', name, 'p95_ms'):8.1f} "
               f"{median_of('plain', name, 'rps'):12.1f} {median_of('plain', name, 'p95_ms'):8.1f} {100 * overhead:8.1f}%")
+    for name in project_only:
+        print(f"{name:14} {statistics.median(r['rps'] for r in alone[name]):14.1f} "
+              f"{statistics.median(r['p95_ms'] for r in alone[name]):8.1f} {'(project only)':>31}")
+    print("HTML bytes: " + ", ".join(f"{name} {sizes[(kind, name)] / 1024:,.0f} KB ({kind})" for kind, name in sizes))
+    print(f"default posts page: {sizes[('project', 'posts table')] / 1024:,.0f} KB of HTML (target under 250 KB)")
     print(json.dumps({name: [round(100 * o, 1) for o in values] for name, values in overheads.items()}))
     print(f"serve overhead vs plain datasette: {100 * statistics.mean(url_overheads):.0f}%")
 

@@ -145,10 +145,10 @@ class FastSearch:
             return
         if (await db.execute(f"select exists(select 1 from [{QUEUE_TABLE}])")).first()[0]:
             return  # posts waiting to be indexed: the index's count could differ
-        date_index = None
+        date_index = None  # the index on date alone (index order varies with how the table was built)
         for index in await db.execute("select name from pragma_index_list('posts')"):
             columns = [r[0] for r in await db.execute("select name from pragma_index_info(?)", [index[0]])]
-            if columns[:1] == ["date"]:
+            if columns == ["date"]:
                 date_index = index[0]
                 break
         rows = (await db.execute("select coalesce(max(rowid), 0) from posts")).first()[0]

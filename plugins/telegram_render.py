@@ -25,7 +25,10 @@ from urllib.parse import urlsplit
 
 import nh3
 from datasette import hookimpl
+from datasette.utils import tilde_encode
 from markupsafe import Markup
+
+from telegram_datasette.schema import post_key
 
 SAFE_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "code", "pre", "blockquote", "br", "span", "p"}
 SANITISER = nh3.Cleaner(
@@ -88,7 +91,7 @@ def tme_post_url(channel, post_id) -> str | None:
 
 
 def row_path(datasette, database: str, channel: str, post_id) -> str:
-    return datasette.urls.row(database, "posts", f"{channel},{int(post_id)}")
+    return datasette.urls.row(database, "posts", tilde_encode(post_key(channel, int(post_id))))
 
 
 # --- reactions as emoji ------------------------------------------------------------------
@@ -209,10 +212,12 @@ async def post_extras(datasette, database: str, channel: str, post_id: int, dige
 
 
 def _value(row, name):
+    """A column of the row being rendered; a foreign key Datasette expanded is a dict."""
     try:
-        return row[name]
+        value = row[name]
     except (KeyError, IndexError):
         return None
+    return value["value"] if isinstance(value, dict) and "value" in value else value
 
 
 # Rendered cells, by everything they are rendered from. Bounded: cleared when full.
@@ -446,6 +451,12 @@ def render_cell(row, value, column, table, database, datasette):
 
 @hookimpl
 def extra_template_vars(template, database, table, view_name, request, datasette):
+    if view_name == "table" and table == "posts":  # the cards of templates/_table-telegram-posts.html
+        return {
+            "tg_post_path": lambda channel, post_id: row_path(datasette, database, channel, post_id),
+            "tg_tme_url": tme_post_url,
+            "tg_link": link,
+        }
     if view_name != "row" or table != "posts" or request is None:
         return {}
 
@@ -469,8 +480,10 @@ select p.channel, p.id, p.date, p.html, p.views_text, p.edited, p.deleted_at,
      from (select * from post_versions v where v.channel = p.channel and v.post_id = p.id order by version)) as tg_versions,
   (select json_group_array(json_object('fetched_at', fetched_at, 'views', views, 'views_text', views_text))
      from (select * from view_snapshots s where s.channel = p.channel and s.post_id = p.id order by fetched_at)) as tg_views,
-  o.channel as tg_original_channel, o.id as tg_original_id
+  o.channel as tg_original_channel, o.id as tg_original_id,
+  p.reply_to_id, p.reply_to_author, p.reply_to_text, r.channel as tg_reply_channel, r.id as tg_reply_id
 from posts p
+left join posts r on r.post = p.reply_to_post
 left join posts o on o.id = p.forwarded_from_id and o.channel = (
   -- usernames are case-insensitive; the small channels table resolves the case so the
   -- lookup in posts uses its primary key
@@ -480,13 +493,12 @@ where p.channel = ? and p.id = ?
 
 
 async def post_page(datasette, database: str, pks: str) -> dict | None:
-    """Everything the post page shows, from the row key "<channel>,<id>"."""
+    """Everything the post page shows, from the row key: the `post` key, "<channel>/<id>"."""
     from datasette.utils import tilde_decode
 
-    parts = [tilde_decode(p) for p in pks.split(",")]
-    if len(parts) != 2:
+    channel, _, raw_id = tilde_decode(pks).rpartition("/")
+    if not channel:
         return None
-    channel, raw_id = parts
     try:
         post_id = int(raw_id)
     except ValueError:
@@ -510,6 +522,7 @@ async def post_page(datasette, database: str, pks: str) -> dict | None:
         "channel": channel,
         "id": post_id,
         "date": post.get("date"),
+        "date_text": compact_date(post["date"]) if isinstance(post.get("date"), str) else None,
         "html": sanitise(post.get("html")),
         "tme_url": tme_post_url(channel, post_id),
         "forwarded_from_name": post.get("forwarded_from_name"),
@@ -521,11 +534,18 @@ async def post_page(datasette, database: str, pks: str) -> dict | None:
             "description": post.get("link_preview_description"),
             "image": thumbnail(post.get("link_preview_image"), "link preview"),
         } if post.get("link_preview_url") or post.get("link_preview_title") else None,
+        "channel_path": datasette.urls.row(database, "channels", tilde_encode(channel)),
+        "reply": {
+            "archived": row_path(datasette, database, post["tg_reply_channel"], post["tg_reply_id"])
+            if post["tg_reply_channel"] is not None else None,
+            "id": post["reply_to_id"], "author": post["reply_to_author"], "text": post["reply_to_text"],
+        } if post.get("reply_to_id") is not None else None,
         "views_text": post.get("views_text"),
         "edited": post.get("edited"),
         "deleted_at": post.get("deleted_at"),
         "media": media_html(extras["media"]),
         "reactions": reactions_html(extras["reactions"]),
-        "versions": [{**v, "html": sanitise(v["html"])} for v in versions],
+        "versions": [{**v, "html": sanitise(v["html"]), "first_seen_text": compact_date(v["first_seen_at"]),
+                      "last_seen_text": compact_date(v["last_seen_at"])} for v in versions],
         "views": [{**v, "percent": round(100 * (v["views"] or 0) / max_views)} for v in views],
     }

@@ -116,7 +116,7 @@ def already_archived(adb, url: str, body: bytes) -> dict | None:
 
 def _read(item: tuple[dict, bytes]):
     fetch, body = item
-    if fetch["status"] != 200:
+    if fetch["status"] != 200 or fetch.get("source") == "export":  # exports: replay_export
         return None
     return read_page(body, fetch.get("final_url") or fetch["url"])
 
@@ -147,6 +147,7 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
     stopped instead of walking every channel again.
     """
     from .crawl import before_of
+    from .desktop_export import replay_export
     from .pipeline import covered_ids
 
     demo = is_demo(db_path)
@@ -161,6 +162,10 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
     spans = []  # (channel, low id, high id, oldest post shown) vouched for by a crawled page
     workers = workers or os.cpu_count() or 1
     for fetch, body, reading in read_fetches(iter_fetches(adb), workers):
+        if fetch.get("source") == "export":  # a Telegram Desktop export, archived in parts
+            totals["fetches"] += 1
+            totals["posts"] += replay_export(db, adb, fetch)["messages"]
+            continue
         outcome = store_fetch(db, fetch, body, reading)
         totals["fetches"] += 1
         totals["posts"] += outcome.summary.get("posts", 0)

@@ -203,6 +203,41 @@ def import_pages(paths, db_path, archive_path):
                                    if totals["files"] else "no .html files found in what was given")
 
 
+@cli.command("import-export")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@data_options
+@click.option("--channel", help="The channel's username, when the dataset does not know it by its numeric id yet.")
+@click.option("--exported-at", help="When the export was taken (ISO 8601)  [default: its latest date or edit]")
+def import_export_command(path, db_path, archive_path, channel, exported_at):
+    """Import a Telegram Desktop export (result.json, or the folder holding it)."""
+    from .derive import derive
+    from .desktop_export import ExportError, import_export
+
+    def echo(line):
+        click.echo(line, err=True)
+
+    shown = [0]
+
+    def progress(done, total):  # a line at each tenth of a big export
+        if total >= 10_000 and done * 10 // total > shown[0]:
+            shown[0] = done * 10 // total
+            echo(f"{done:,} of {total:,} messages")
+
+    db, adb = open_real(db_path, archive_path)  # locks, and refuses a demo database
+    try:
+        totals = import_export(path, db, adb, channel=channel, exported_at=exported_at, echo=echo, progress=progress)
+    except ExportError as error:
+        raise click.ClickException(f"{path}: {error}") from None
+    if totals["unchanged"]:
+        click.echo(f"{path}: already imported, nothing changed")
+        return
+    derive(db)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(totals.items(), key=lambda kv: -kv[1])
+                      if kind not in ("messages", "new", "edited", "restored", "skipped", "unchanged") and n)
+    click.echo(f"imported {path}: {totals['messages']} messages ({totals['new']} new, {totals['edited']} with a "
+               f"new text): {kinds or 'none'}; {totals['skipped']} chats skipped")
+
+
 @cli.command()
 @data_options
 @click.option("--workers", type=click.IntRange(min=1), help="Processes that parse pages and find places  [default: one per core]")

@@ -42,6 +42,7 @@ class PollOption:
     position: int
     text: str
     percent: int | None
+    voters: int | None = None  # exact, from a Telegram Desktop export
 
 
 @dataclass
@@ -66,6 +67,12 @@ class Media:
     poll_question: str | None = None
     poll_type: str | None = None  # e.g. "anonymous poll", "quiz"
     poll_options: list[PollOption] = field(default_factory=list)
+    # the file, as a Telegram Desktop export describes it (the web shows none of this)
+    file_name: str | None = None
+    file_size: int | None = None  # bytes, exact
+    mime_type: str | None = None
+    file_path: str | None = None  # relative to the export's result.json
+    file_status: str | None = None  # "included", "missing" (named but absent), "not included"
 
 
 @dataclass
@@ -129,6 +136,13 @@ class Post:
     links: list[Link] = field(default_factory=list)
     media: list[Media] = field(default_factory=list)
     reactions: list[Reaction] = field(default_factory=list)
+    # What only a Telegram Desktop export knows (stored by scripts/desktop_export.py)
+    edited_at: str | None = None  # ISO 8601 UTC: the time of the last edit
+    service_action: str | None = None  # e.g. "pin_message", for kind == "service"
+    forwarded_from_channel_id: int | None = None  # numeric id of the forwarded channel
+    # posts columns this observation cannot know (an export shows no views): the stored
+    # value is kept rather than overwritten with None
+    unknown: tuple[str, ...] = ()
 
     @property
     def content_kind(self) -> str:

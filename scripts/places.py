@@ -48,6 +48,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from datasette.utils import tilde_encode
+
+from .schema import post_key
+
 LATIN_MIN_POPULATION = 100_000  # in Latin script, smaller towns abroad are more often words
 ALTNAME_MIN_POPULATION = 500_000
 LOCAL_COUNTRIES = {"NO", "RU"}  # small towns are in the gazetteer (cities of 1,000 or more)
@@ -491,7 +495,7 @@ def posts_to_scan(db, rowids: list[int]) -> list[dict]:
 
 def place_rows(post: dict) -> list[dict]:
     """The `places` rows of one post: location media first, then text mentions."""
-    key = {"channel": post["channel"], "post_id": post["id"]}
+    key = {"post": post_key(post["channel"], post["id"]), "channel": post["channel"], "post_id": post["id"]}
     rows = []
     for media in post["locations"]:
         rows.append({
@@ -521,7 +525,7 @@ def popup(row: dict) -> str:
     return json.dumps({
         "title": row["name"],
         "description": f"{said} in {row['channel']} post {row['post_id']}",
-        "link": f"posts/{row['channel']},{row['post_id']}",
+        "link": f"posts/{tilde_encode(row['post'])}",
     }, ensure_ascii=False)
 
 

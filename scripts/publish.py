@@ -22,7 +22,8 @@ METADATA = ROOT / "metadata.yml"
 TEMPLATES = ROOT / "templates"
 SERVE_SETTINGS = {"sql_time_limit_ms": "3000", "max_returned_rows": "1000", "suggest_facets": "off"}
 # Installed on the site beside the package, pinned as requirements.txt pins them.
-SITE_PLUGINS = ("datasette", "datasette-cluster-map", "datasette-search-all", "datasette-atom")
+SITE_PLUGINS = ("datasette", "datasette-cluster-map", "datasette-search-all", "datasette-atom",
+                "datasette-dashboards")
 
 
 def site_metadata() -> dict:

@@ -160,9 +160,7 @@ INDEXES = [
     # `order by date desc, channel, id`; its next-page query adds
     # `where date < :d or date is null or (date = :d and ...)`, which with the date index
     # alone becomes a multi-index OR and a sort of every earlier post (over 3 s, a
-    # time-out, on 1M posts). This index gives that order directly (2 ms). Created before
-    # idx_posts_date so that, in a new database, idx_posts_date is still the first
-    # date index pragma_index_list names.
+    # time-out, on 1M posts). This index gives that order directly (2 ms).
     ("posts", [sqlite_utils.db.DescIndex("date"), "channel", "id"]),
     ("posts", ["date"]),
     ("posts", ["forwarded_from_channel"]),
@@ -292,7 +290,7 @@ def m003_place_scan_digests(db):
 
 # One row per post and place it mentions (however many times), with the popup of
 # datasette-cluster-map: the place, the post's first line and a link to the post's page
-# (relative: `posts/<channel>,<id>` from /telegram/post_places). A mention is kept when it
+# (relative: `posts/<channel>~2F<id>`, the `post` key tilde-encoded, from /telegram/post_places). A mention is kept when it
 # is the post's first of that place: no GROUP BY and no ORDER BY, so a page of the view (and
 # the map's next page) reads only its rows and a count flattens to a scan of `places` (1M
 # places: a page in 1 ms, the count in 0.8 s). `+s.name` keeps the lookups on the key index.
@@ -310,7 +308,7 @@ select pl.channel, pl.post_id, p.date, pl.name as place,
       when p.line = '' then '(' || p.kind || ' post without text)'
       when length(p.line) > 140 then rtrim(substr(p.line, 1, 139)) || '…'
       else p.line end,
-    'link', 'posts/' || pl.channel || ',' || pl.post_id
+    'link', 'posts/' || pl.channel || '~2F' || pl.post_id
   ) as popup
 from places pl
 join (
@@ -330,6 +328,83 @@ where pl.latitude is not null and pl.longitude is not null
 def m004_post_places_view(db):
     """The `post_places` view, what the map shows (metadata.yml)."""
     db.create_view("post_places", POST_PLACES_SQL.strip(), replace=True)
+
+
+# --- one key per post, that Datasette can follow ------------------------------------
+# `posts.post` is "<channel>/<id>" (as in t.me/<channel>/<id>; usernames have no "/"),
+# the posts table's primary key. Every table of rows about one post carries it with a
+# foreign key, so Datasette links each row to its post and a post's page lists its media,
+# links, reactions, places, versions and snapshots; posts link to their channel, reply
+# target, forwarded original and the fetch they were last read from. (Datasette follows
+# single-column keys only.) `channel` and `id` stay, unique together.
+POST_TABLES = (
+    "media", "poll_options", "links", "hashtags", "mentions", "reactions", "places",
+    "post_versions", "post_events", "view_snapshots", "reaction_snapshots",
+)
+
+
+def post_key(channel: str | None, post_id: int | None) -> str | None:
+    if channel is None or post_id is None:
+        return None
+    return f"{channel}/{post_id}"
+
+
+def post_key_sql(channel: str, post_id: str) -> str:
+    """The same key as an SQL expression (null when either part is)."""
+    return f"({channel} || '/' || {post_id})"
+
+
+@migrations()
+def m005_post_keys(db):
+    """`post` keys and foreign keys (see POST_TABLES). Tables are rebuilt (SQLite cannot
+    add a primary or foreign key in place) with their rowids, so the search index, whose
+    content is `posts` by rowid, stays valid; triggers and the view on posts are made again."""
+    db.execute("drop view if exists post_places")
+    for column in ("post", "reply_to_post", "forwarded_from_post"):
+        if column not in db["posts"].columns_dict:
+            db["posts"].add_column(column, str)
+    db.execute(f"update posts set post = {post_key_sql('channel', 'id')}, "
+               f"reply_to_post = {post_key_sql('coalesce(reply_to_channel, channel)', 'reply_to_id')}, "
+               f"forwarded_from_post = {post_key_sql('forwarded_from_channel', 'forwarded_from_id')}")
+    db["posts"].transform(
+        pk="post", not_null={"post", "channel", "id"}, column_order=["post"],
+        foreign_keys=[("channel", "channels", "username"), ("reply_to_post", "posts", "post"),
+                      ("forwarded_from_post", "posts", "post"), ("fetch_id", "fetches", "id")],
+    )
+    db["posts"].create_index(["channel", "id"], unique=True, if_not_exists=True)
+    for column in ("reply_to_post", "forwarded_from_post", "fetch_id"):
+        db["posts"].create_index([column], if_not_exists=True)
+    for name, body in queue_triggers().items():
+        db.execute(f"create trigger if not exists [{name}] {body}")
+    db["channel_stats"].transform(foreign_keys=[("username", "channels", "username")])
+    for table in POST_TABLES:
+        if "post" not in db[table].columns_dict:
+            db[table].add_column("post", str)
+        db.execute(f"update [{table}] set post = {post_key_sql('channel', 'post_id')}")
+        db[table].transform(column_order=["post"], foreign_keys=[("post", "posts", "post")])
+        db[table].create_index(["post"], if_not_exists=True)
+    for name, body in queue_triggers().items():  # media's triggers went with its rebuild
+        db.execute(f"create trigger if not exists [{name}] {body}")
+    db.create_view("post_places", POST_PLACES_SQL.strip(), replace=True)
+
+
+# --- Telegram Desktop exports (scripts/desktop_export.py) -----------------------------
+# What an export knows and the web preview does not: exact edit times, service actions,
+# the numeric id of a forward's source, file names, sizes and types, poll voters.
+EXPORT_COLUMNS = {
+    "posts": {"edited_at": str, "service_action": str, "forwarded_from_channel_id": int},
+    "media": {"file_name": str, "file_size": int, "mime_type": str, "file_path": str, "file_status": str},
+    "poll_options": {"voters": int},
+}
+
+
+@migrations()
+def m006_export_fields(db):
+    """Columns for what Telegram Desktop exports add (EXPORT_COLUMNS)."""
+    for table, columns in EXPORT_COLUMNS.items():
+        for column, column_type in columns.items():
+            if column not in db[table].columns_dict:
+                db[table].add_column(column, column_type)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
@@ -408,6 +483,14 @@ def a002_fetch_ids_never_reused(adb):
     adb.execute("drop table fetches")
     adb.execute("alter table fetches_numbered rename to fetches")
     adb["fetches"].create_index(["channel", "fetched_at"], if_not_exists=True)
+
+
+@archive_migrations()
+def a003_body_parts(adb):
+    """Bodies too big for one value (a Telegram Desktop export can be gigabytes): the
+    `bodies` row has no content and the bytes are in `body_parts`, compressed, in order."""
+    adb["body_parts"].create({"sha256": str, "part": int, "content": bytes}, pk=("sha256", "part"),
+                             if_not_exists=True)
 
 
 def open_archive(path: Path | str) -> sqlite_utils.Database:

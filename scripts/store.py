@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 import sqlite_utils
 
 from .model import Channel, Page, Post
-from .schema import COUNTERS, POST_CHILDREN
+from .schema import COUNTERS, POST_CHILDREN, post_key
 
 
 def utc_now() -> str:
@@ -72,6 +72,7 @@ def channel_stats_row(channel: Channel, observed_at: str) -> dict:
 
 def post_row(post: Post) -> dict:
     return {
+        "post": post_key(post.channel, post.id),
         "channel": post.channel,
         "id": post.id,
         "url": post.url,
@@ -90,6 +91,8 @@ def post_row(post: Post) -> dict:
         "forwarded_from_url": post.forwarded_from_url,
         "forwarded_from_author": post.forwarded_from_author,
         "reply_to_id": post.reply_to_id,
+        "reply_to_post": post_key(post.reply_to_channel or post.channel, post.reply_to_id),
+        "forwarded_from_post": post_key(post.forwarded_from_channel, post.forwarded_from_id),
         "reply_to_channel": post.reply_to_channel,
         "reply_to_author": post.reply_to_author,
         "reply_to_text": post.reply_to_text,
@@ -113,7 +116,7 @@ def post_row(post: Post) -> dict:
 
 
 def post_children(post: Post) -> dict[str, list[dict]]:
-    key = {"channel": post.channel, "post_id": post.id}
+    key = {"post": post_key(post.channel, post.id), "channel": post.channel, "post_id": post.id}
     media, options = [], []
     for item in post.media:
         row = asdict(item)
@@ -253,6 +256,8 @@ def save_posts(db: sqlite_utils.Database, posts: list[Post], observed_at: str, f
             changes = {"first_seen_at": min(old["first_seen_at"] or observed_at, observed_at)}
             if is_latest:
                 changes.update(row, last_seen_at=observed_at)
+                for column in post.unknown:  # what this source cannot see keeps its stored value
+                    changes.pop(column, None)
                 if old["deleted_at"] is not None:
                     changes["deleted_at"] = None
                     events.append("restored")
@@ -261,7 +266,7 @@ def save_posts(db: sqlite_utils.Database, posts: list[Post], observed_at: str, f
                     children_by_post[post.id] = children
             changes = {k: v for k, v in changes.items() if old.get(k) != v}
             if changes:
-                db["posts"].update((post.channel, post.id), changes)
+                db["posts"].update(row["post"], changes)
         if post.kind != "unknown":
             version = next_version(db, post, observed_at, row["text_sha256"], versions.get(post.id))
             if version is not None:
@@ -271,12 +276,12 @@ def save_posts(db: sqlite_utils.Database, posts: list[Post], observed_at: str, f
                     event_rows.append(_event_row(post, observed_at, "edited"))
         if post.views is not None:
             views.append({
-                "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
+                "post": row["post"], "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
                 "views": post.views, "views_text": post.views_text,
             })
         reactions.extend(
             {
-                "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
+                "post": row["post"], "channel": post.channel, "post_id": post.id, "fetched_at": observed_at,
                 "reaction": r["reaction"], "count": r["count"], "count_text": r["count_text"],
             }
             for r in children["reactions"]
@@ -309,6 +314,7 @@ def next_version(db, post: Post, observed_at: str, digest: str, latest: dict | N
         if known:
             return None
     return {
+        "post": post_key(post.channel, post.id),
         "channel": post.channel,
         "post_id": post.id,
         "version": (latest["version"] + 1) if latest else 1,
@@ -327,8 +333,35 @@ def replace_children(db: sqlite_utils.Database, channel: str, children_by_post: 
     ids = list(children_by_post)
     marks = ", ".join("?" * len(ids))
     for table in POST_CHILDREN:
+        rows = [row for children in children_by_post.values() for row in children[table]]
+        if table in SAME_ITEM:
+            keep_known_values(db, table, channel, ids, rows)
         db.execute(f"delete from [{table}] where channel = ? and post_id in ({marks})", [channel, *ids])
-        insert_rows(db, table, [row for children in children_by_post.values() for row in children[table]])
+        insert_rows(db, table, rows)
+
+
+# Child rows seen by two kinds of source: the web preview shows media URLs and no file
+# names, a Telegram Desktop export the reverse. A None in a new row means "not shown
+# here": the value stored for the same item (same key, same kind or text) is kept.
+SAME_ITEM = {
+    "media": (("post_id", "position"), "kind"),
+    "poll_options": (("post_id", "media_position", "position"), "text"),
+}
+
+
+def keep_known_values(db: sqlite_utils.Database, table: str, channel: str, ids: list[int], rows: list[dict]) -> None:
+    key_columns, same = SAME_ITEM[table]
+    cursor = db.execute(f"select * from [{table}] where channel = ? and post_id in ({', '.join('?' * len(ids))})",
+                        [channel, *ids])
+    names = [d[0] for d in cursor.description]
+    stored = {tuple(r[c] for c in key_columns): r for r in (dict(zip(names, values)) for values in cursor)}
+    for row in rows:
+        before = stored.get(tuple(row[c] for c in key_columns))
+        if before is None or before[same] != row[same]:
+            continue
+        for column, value in row.items():
+            if value is None and before.get(column) is not None:
+                row[column] = before[column]
 
 
 def insert_rows(db: sqlite_utils.Database, table: str, rows: list[dict], replace: bool = False) -> None:
@@ -366,7 +399,8 @@ def mark_deleted(db: sqlite_utils.Database, channel: str, ids, observed_at: str)
             if cursor.rowcount:
                 count += 1
                 db["post_events"].upsert(
-                    {"channel": channel, "post_id": post_id, "at": observed_at, "event": "deleted", "detail": None},
+                    {"post": post_key(channel, post_id), "channel": channel, "post_id": post_id,
+                     "at": observed_at, "event": "deleted", "detail": None},
                     pk=("channel", "post_id", "at", "event"),
                 )
     return count
@@ -381,7 +415,8 @@ def record_problem(db: sqlite_utils.Database, source: str, message: str, sha256:
 
 
 def _event_row(post: Post, at: str, event: str, detail: str | None = None) -> dict:
-    return {"channel": post.channel, "post_id": post.id, "at": at, "event": event, "detail": detail}
+    return {"post": post_key(post.channel, post.id), "channel": post.channel, "post_id": post.id,
+            "at": at, "event": event, "detail": detail}
 
 
 def _get(db: sqlite_utils.Database, table: str, key) -> dict | None:

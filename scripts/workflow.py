@@ -475,7 +475,7 @@ def smoke_paths(db_path: Path) -> list[str]:
     finally:
         conn.close()
     if newest:
-        paths.append(f"/telegram/posts/{newest[0]},{newest[1]}")
+        paths.append(f"/telegram/posts/{newest[0]}~2F{newest[1]}")
     return paths
 
 

@@ -67,7 +67,8 @@ def _publish_pages():
         post(2, text="The ambassador met colleagues in Moscow and London. #Diplomacy",
              html="The ambassador met colleagues in Moscow and London. #Diplomacy",
              hashtags=["Diplomacy", "Норвегия"],
-             links=[Link("https://www.regjeringen.no/x", "regjeringen.no", "x"), Link("https://mid.ru/ru/news/2", "mid.ru", "y")]),
+             links=[Link("https://www.regjeringen.no/x", "regjeringen.no", "x"), Link("https://mid.ru/ru/news/2", "mid.ru", "y")],
+             reply_to_id=999, reply_to_channel="TestEmb"),  # a reply to a post the dataset never saw
         post(3, text="Forwarded statement", html="Forwarded statement",
              forwarded_from_name="Source MFA", forwarded_from_channel="SourceMFA",
              forwarded_from_id=77, forwarded_from_url="https://t.me/SourceMFA/77"),
@@ -83,6 +84,8 @@ def _publish_pages():
                     Media(1, "location", title='<img src=x onerror=alert(16)>Pin', latitude=59.9, longitude=10.7)]),
         post(5, text="Deleted soon", html="Deleted soon"),
         post(6, text="Share a location", html="Share a location",
+             reply_to_id=1, reply_to_channel="TestEmb", reply_to_author="Test Embassy",
+             reply_to_text="<img src=x onerror=alert(17)>Посол России",
              media=[Media(0, "location", title="Embassy", latitude=59.92, longitude=10.71)]),
     ]
     original = Post(channel="SourceMFA", id=77, url="https://t.me/SourceMFA/77",

@@ -115,7 +115,7 @@ def test_second_crawl_sees_new_edited_deleted_and_growing(tmp_path):
     assert {p.id for p in new} <= ids(db, "embassy")
     assert result.new == len(new)
     assert result.edited >= 1 and result.deleted == 1
-    assert db["posts"].get(("embassy", deleted_id))["deleted_at"] is not None
+    assert db["posts"].get(f"embassy/{deleted_id}")["deleted_at"] is not None
     versions = [r["text"] for r in db["post_versions"].rows_where("post_id = ?", [edited_id], order_by="version")]
     assert len(versions) == 2 and versions[1].startswith("A corrected notice")
     snapshots = [r["views"] for r in db["view_snapshots"].rows_where("post_id = ?", [recent[-1]], order_by="fetched_at")]
@@ -157,7 +157,7 @@ def test_deleted_post_that_comes_back_is_restored(tmp_path):
         channel.reindex()
         db, [r2] = run_crawl(tmp_path, url, ["embassy"])
     assert r2.restored == 1
-    assert db["posts"].get(("embassy", victim.id))["deleted_at"] is None
+    assert db["posts"].get(f"embassy/{victim.id}")["deleted_at"] is None
     events = [e["event"] for e in db["post_events"].rows_where("post_id = ?", [victim.id], order_by="at")]
     assert events == ["first_seen", "deleted", "restored"]
 

@@ -97,7 +97,7 @@ async def test_another_database_gets_its_own_channels_searches_and_the_demo_bann
     db = open_db(path)
     db["channels"].insert({"username": "demo_embassy", "title": "Demo Embassy", "subscribers_text": "1"})
     db["posts"].insert_all([
-        {"channel": "demo_embassy", "id": i, "date": f"2026-01-0{i}T00:00:00+00:00", "kind": "text", "text": text}
+        {"post": f"demo_embassy/{i}", "channel": "demo_embassy", "id": i, "date": f"2026-01-0{i}T00:00:00+00:00", "kind": "text", "text": text}
         for i, text in enumerate(["Визит в Тромсё и встреча с мэром.", "Выставка в Тромсё открылась.",
                                   "Concert in Bergen tonight."], start=1)])
     db["dataset_info"].insert({"key": "demo", "value": "1"})
@@ -257,7 +257,7 @@ async def test_each_pin_has_the_posts_first_line_and_a_link_to_it(ds, published_
         first_line = text.strip().splitlines()[0].strip()
         shown = first_line if len(first_line) <= 140 else first_line[:139].rstrip() + "…"
         assert popup["description"] == f'{row["channel"]}, {row["date"][:10]}: {shown}'
-        assert popup["link"] == f'posts/{row["channel"]},{row["post_id"]}'
+        assert popup["link"] == f'posts/{row["channel"]}~2F{row["post_id"]}'
         post = await ds.client.get(urljoin("/telegram/post_places", popup["link"]))
         assert post.status_code == 200 and "tg-card" in post.text
 
@@ -267,9 +267,9 @@ def test_the_popup_of_a_long_or_empty_post(tmp_path):
 
     db = open_db(tmp_path / "telegram.db")
     db["posts"].insert_all([
-        {"channel": "c", "id": 1, "date": "2026-01-01T00:00:00+00:00", "kind": "text",
+        {"post": "c/1", "channel": "c", "id": 1, "date": "2026-01-01T00:00:00+00:00", "kind": "text",
          "text": "\n  " + "Длинная строка " * 20 + "\nвторая строка"},
-        {"channel": "c", "id": 2, "date": "2026-01-02T00:00:00+00:00", "kind": "location", "text": None},
+        {"post": "c/2", "channel": "c", "id": 2, "date": "2026-01-02T00:00:00+00:00", "kind": "location", "text": None},
     ])
     db["places"].insert_all([
         {"channel": "c", "post_id": 1, "position": 0, "name": "Oslo", "latitude": 59.9, "longitude": 10.7},
@@ -381,7 +381,7 @@ def test_one_pin_per_post_and_place_with_its_post(chromium, live_datasette, view
         shoot(page, f"popup_{viewport}")
         popup.locator("a").click()
         page.wait_for_load_state("load")
-        assert page.url == live_datasette + "/telegram/posts/TestEmb,1"
+        assert page.url == live_datasette + "/telegram/posts/TestEmb~2F1"
         assert page.locator("article.tg-card").is_visible()
         assert page.problems == []
     finally:

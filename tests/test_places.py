@@ -96,7 +96,7 @@ def test_extract_places_incremental_with_locations(tmp_path):
     assert rows[0]["matched_text"] == "Осло" and rows[0]["country_code"] == "NO"
     assert round(rows[0]["latitude"]) == 60 and round(rows[0]["longitude"]) == 11
     assert (rows[1]["latitude"], rows[1]["longitude"]) == (69.73, 30.05)
-    assert '"link": "posts/PlaceChan,1"' in rows[0]["popup"]
+    assert '"link": "posts/PlaceChan~2F1"' in rows[0]["popup"]
     # nothing changed: nothing rescanned
     assert derive(db) == 0
     # an edit is rescanned, and its old places go

@@ -34,7 +34,7 @@ async def test_posts_table_renders_sanitised_html_media_and_reactions(ds):
 
 
 async def test_post_page_reads_like_the_post(ds):
-    response = await ds.client.get("/telegram/posts/TestEmb,1")
+    response = await ds.client.get("/telegram/posts/TestEmb~2F1")
     assert response.status_code == 200
     html = response.text
     card = html[html.index('<article class="tg-card"'):html.index("</article>")]
@@ -47,13 +47,13 @@ async def test_post_page_reads_like_the_post(ds):
 
 
 async def test_forwarded_post_links_to_archived_original(ds):
-    html = (await ds.client.get("/telegram/posts/TestEmb,3")).text
+    html = (await ds.client.get("/telegram/posts/TestEmb~2F3")).text
     assert 'class="tg-original" href="https://t.me/SourceMFA/77"' in html
-    assert 'class="tg-original-archived" href="/telegram/posts/SourceMFA,77"' in html
+    assert 'class="tg-original-archived" href="/telegram/posts/SourceMFA~2F77"' in html
 
 
 async def test_hostile_post_page_and_channel_are_inert(ds):
-    for path in ("/telegram/posts/TestEmb,4", "/telegram/channels", "/telegram/channels/TestEmb",
+    for path in ("/telegram/posts/TestEmb~2F4", "/telegram/channels", "/telegram/channels/TestEmb",
                  "/telegram/media", "/telegram/links", "/telegram/reactions", "/telegram/hashtags",
                  "/telegram/places", "/telegram/post_versions", "/-/search?q=Plain"):
         response = await ds.client.get(path)
@@ -62,7 +62,7 @@ async def test_hostile_post_page_and_channel_are_inert(ds):
 
 
 async def test_unknown_post_falls_back_to_the_plain_row_page(ds):
-    assert (await ds.client.get("/telegram/posts/TestEmb,999")).status_code == 404
+    assert (await ds.client.get("/telegram/posts/TestEmb~2F999")).status_code == 404
 
 
 async def test_helpers():  # async only because the module is marked asyncio
@@ -82,7 +82,7 @@ async def test_helpers():  # async only because the module is marked asyncio
     assert module.thumbnail("http://insecure/x.jpg") is None
 
 
-DEMO_PAGES = ["/", "/telegram", "/telegram/posts", "/telegram/posts/TestEmb,1", "/telegram/channels",
+DEMO_PAGES = ["/", "/telegram", "/telegram/posts", "/telegram/posts/TestEmb~2F1", "/telegram/channels",
               "/telegram?sql=select+1", "/-/search?q=test"]
 
 

@@ -170,7 +170,7 @@ async def test_reactions_show_emoji_and_counts(rds):
 
 @pytest.mark.asyncio
 async def test_post_cards_show_custom_emoji(rds):
-    html = (await rds.client.get("/telegram/posts/BigChan,10")).text
+    html = (await rds.client.get("/telegram/posts/BigChan~2F10")).text
     card = html[html.index('<article class="tg-card"'):html.index("</article>")]
     assert f'title="custom emoji {BARE_ID}">◌</span> 7.76K' in card
     assert f'title="custom emoji {GLYPH_ID}">❤</span> 23.4K' in card
@@ -209,7 +209,9 @@ async def test_channels_counters_dates_and_avatars(rds):
 
 @pytest.mark.asyncio
 async def test_posts_table_views_dates_and_hashes(rds, readable_db):
-    html = (await rds.client.get("/telegram/posts?channel=BigChan&_sort=id")).text
+    cards = (await rds.client.get("/telegram/posts?channel=BigChan&_sort=id")).text
+    assert "1,510,000 <span class=\"tg-rounded\">(1.51M)</span></span> views" in cards
+    html = (await rds.client.get("/telegram/posts?channel=BigChan&_sort=id&_tg_view=table")).text  # the grid
     assert_no_live_payload(html)
     assert "1,510,000 <span class=\"tg-rounded\">(1.51M)</span>" in cells(html, "views")[0]
     assert 'title="Telegram shows 1.51M (±5,000)"' in cells(html, "views")[0]

@@ -20,10 +20,20 @@ KEPT = ["channels", "channel_stats", "posts", "post_versions", "post_events", "v
         "places", "fetches", "problems", "crawl_state", "dataset_info"]
 
 
-def rows(path, table):
+def columns(path, table) -> list[str]:
     conn = sqlite3.connect(path)
     try:
-        return sorted(map(repr, conn.execute(f"select * from [{table}]")))
+        return [r[1] for r in conn.execute(f"pragma table_info([{table}])")]
+    finally:
+        conn.close()
+
+
+def rows(path, table, names):
+    """Every row's rowid and these columns (later migrations add columns)."""
+    conn = sqlite3.connect(path)
+    try:
+        listed = ", ".join(f"[{n}]" for n in names)
+        return sorted(map(repr, conn.execute(f"select rowid, {listed} from [{table}]")))
     finally:
         conn.close()
 
@@ -54,12 +64,13 @@ def test_a_new_database_gets_every_table_index_and_trigger(tmp_path):
 
 def test_the_archive_has_its_own_migrations(tmp_path):
     adb = open_archive(tmp_path / "archive.db")
-    assert {"bodies", "fetches"} <= set(adb.table_names())
-    assert [r[0] for r in adb.execute("select name from _sqlite_migrations where migration_set = 'archive'")] == ["a001_tables", "a002_fetch_ids_never_reused"]
+    assert {"bodies", "body_parts", "fetches"} <= set(adb.table_names())
+    assert [r[0] for r in adb.execute("select name from _sqlite_migrations where migration_set = 'archive'")] == ["a001_tables", "a002_fetch_ids_never_reused", "a003_body_parts"]
 
 
 def test_a_0_1_1_database_upgrades_in_place_with_nothing_lost(legacy):
-    before = {table: rows(legacy, table) for table in KEPT}
+    names = {table: columns(legacy, table) for table in KEPT}
+    before = {table: rows(legacy, table, names[table]) for table in KEPT}
     assert before["posts"] and before["places"] and before["reaction_snapshots"]
     conn = sqlite3.connect(legacy)
     search = "select rowid from posts_fts where posts_fts match ? order by rowid"
@@ -70,7 +81,7 @@ def test_a_0_1_1_database_upgrades_in_place_with_nothing_lost(legacy):
     db = open_db(legacy)
     assert migrations.pending(db) == []
     for table in KEPT:
-        assert rows(legacy, table) == before[table], table
+        assert rows(legacy, table, names[table]) == before[table], table
     assert "posts_fts_pending" not in objects(db) and QUEUE_TABLE in objects(db)
     # the index was kept, not rebuilt: the same posts match, nothing waits to be derived
     assert db.execute(search, ["брифинг"]).fetchall() == found_before
@@ -89,3 +100,23 @@ def test_an_upgraded_database_keeps_working(legacy):
     assert derive(db) == 1
     stem = fts_query("Зеленоградия")  # the stemmed query, as the site's search box makes it
     assert db.execute(f"select rowid from {FTS_TABLE} where {FTS_TABLE} match ?", [stem]).fetchall() == [(post[0],)]
+
+
+def test_every_post_has_a_key_that_datasette_follows(legacy):
+    """m005: `posts.post` is the primary key, and the rows about a post, the post's
+    channel, reply target, original and fetch are foreign keys (filled in for old rows)."""
+    db = open_db(legacy)
+    assert db["posts"].pks == ["post"]
+    assert not list(db.query("select post from posts where post is not channel || '/' || id"))
+    outbound = {(fk.column, fk.other_table, fk.other_column) for fk in db["posts"].foreign_keys}
+    assert outbound == {("channel", "channels", "username"), ("reply_to_post", "posts", "post"),
+                        ("forwarded_from_post", "posts", "post"), ("fetch_id", "fetches", "id")}
+    for table in ("media", "links", "hashtags", "mentions", "reactions", "places", "post_versions",
+                  "post_events", "view_snapshots", "reaction_snapshots", "poll_options"):
+        assert ("post", "posts", "post") in {(fk.column, fk.other_table, fk.other_column)
+                                             for fk in db[table].foreign_keys}, table
+        assert db[table].columns[0].name == "post"
+        assert not list(db.query(f"select 1 from [{table}] where post is not channel || '/' || post_id")), table
+    replies = list(db.query("select reply_to_post, channel, reply_to_id from posts where reply_to_id is not null"))
+    assert replies and all(r["reply_to_post"] == f"{r['channel']}/{r['reply_to_id']}" for r in replies)
+    assert db.execute("pragma foreign_key_check(media)").fetchall() == []

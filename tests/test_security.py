@@ -44,7 +44,7 @@ def error_of(response) -> str:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("path", [
-    "/", "/telegram", "/telegram/posts", "/telegram/posts/TestEmb,1", "/telegram/places",
+    "/", "/telegram", "/telegram/posts", "/telegram/posts/TestEmb~2F1", "/telegram/places",
     "/telegram/search?q=ambassador", "/-/search?q=ambassador",
     "/telegram/posts.json", "/telegram.json?sql=select+1", "/-/versions.json", "/telegram/posts.csv",
     "/telegram/no_such_table", "/telegram.json?sql=select+nonsense",  # errors too
@@ -251,7 +251,7 @@ PAGES = {
     "home": "/",
     "database": "/telegram",
     "posts": "/telegram/posts",
-    "post": "/telegram/posts/TestEmb,1",
+    "post": "/telegram/posts/TestEmb~2F1",
     "map": "/telegram/places",
     "canned_query": "/telegram/search?q=ambassador",
     "sql_editor": "/telegram?sql=select+channel,+count(*)+from+posts+group+by+channel",

@@ -231,7 +231,7 @@ def test_stemmed_russian_search(site):
 
 
 def test_post_page(site):
-    response = httpx.get(f"{site.base}/telegram/posts/{POST_CHANNEL},{POST_ID}", timeout=10)
+    response = httpx.get(f"{site.base}/telegram/posts/{POST_CHANNEL}~2F{POST_ID}", timeout=10)
     assert response.status_code == 200
     assert POST_TEXT in response.text
 

@@ -33,7 +33,7 @@ def test_first_save_creates_everything(tmp_path):
     db = open_db(tmp_path / "t.db")
     summary = save_page(db, make_page(make_post()), T1)
     assert summary["new"] == 1
-    post = db["posts"].get(("chan", 1))
+    post = db["posts"].get("chan/1")
     assert post["text"] == "Hello #oslo" and post["kind"] == "photo"
     assert post["first_seen_at"] == post["last_seen_at"] == T1 and post["deleted_at"] is None
     assert [r["version"] for r in rows(db, "post_versions")] == [1]
@@ -65,7 +65,7 @@ def test_edit_becomes_version_and_views_become_snapshots(tmp_path):
     assert [s["views"] for s in rows(db, "view_snapshots")] == [100, 150]
     assert [s["count"] for s in rows(db, "reaction_snapshots")] == [10, 15]
     assert [s["subscribers"] for s in rows(db, "channel_stats")] == [630, 640]
-    post = db["posts"].get(("chan", 1))
+    post = db["posts"].get("chan/1")
     assert post["views"] == 150 and post["edited"] == 1 and post["last_seen_at"] == T2
     assert [e["event"] for e in rows(db, "post_events")] == ["first_seen", "edited"]
 
@@ -74,7 +74,7 @@ def test_older_observation_does_not_overwrite_newer(tmp_path):
     db = open_db(tmp_path / "t.db")
     save_page(db, make_page(make_post(text="new text", views=200)), T2)
     save_page(db, make_page(make_post(text="old text", views=100)), T1)
-    post = db["posts"].get(("chan", 1))
+    post = db["posts"].get("chan/1")
     assert post["text"] == "new text" and post["views"] == 200
     assert post["first_seen_at"] == T1 and post["last_seen_at"] == T2
     # The older text is kept as a version, the snapshot too.
@@ -87,10 +87,10 @@ def test_deletion_and_return_are_recorded(tmp_path):
     save_page(db, make_page(make_post()), T1)
     assert mark_deleted(db, "chan", [1], T2) == 1
     assert mark_deleted(db, "chan", [1], T2) == 0  # already marked
-    assert db["posts"].get(("chan", 1))["deleted_at"] == T2
+    assert db["posts"].get("chan/1")["deleted_at"] == T2
     summary = save_page(db, make_page(make_post()), T3)
     assert summary["restored"] == 1
-    assert db["posts"].get(("chan", 1))["deleted_at"] is None
+    assert db["posts"].get("chan/1")["deleted_at"] is None
     assert [e["event"] for e in db["post_events"].rows_where(order_by="at")] == ["first_seen", "deleted", "restored"]
 
 

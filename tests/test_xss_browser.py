@@ -15,8 +15,10 @@ PAGES = [
     "/telegram",
     "/telegram/posts",
     "/telegram/posts?_facet=hashtag&_sort=id",
-    "/telegram/posts/TestEmb,4",
-    "/telegram/posts/TestEmb,1",
+    "/telegram/posts?_tg_view=table",
+    "/telegram/posts/TestEmb~2F6",
+    "/telegram/posts/TestEmb~2F4",
+    "/telegram/posts/TestEmb~2F1",
     "/telegram/channels",
     "/telegram/channels/TestEmb",
     "/telegram/media",
@@ -117,7 +119,7 @@ def test_map_popups_are_inert_and_link_to_posts(chromium, live_datasette):
         assert popups, "no marker could be opened"
         joined = "\n".join(popups)
         assert "<img src" not in joined.replace('<img style', '')
-        assert 'href="posts/TestEmb,' in joined
+        assert 'href="posts/TestEmb~2F' in joined
         assert "&lt;img src=x onerror=alert(16)&gt;Pin" in joined  # the hostile location title, escaped
         found = page.evaluate(INSPECT)
         assert dialogs == [] and found["mark"] is None and found["handlers"] == [] and found["jsUrls"] == []
