@@ -42,6 +42,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/media.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf build demo telegram.db* archive.db*

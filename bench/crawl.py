@@ -97,6 +97,30 @@ def main(posts, new_posts, derive):
     finally:
         proc.terminate()
         proc.wait()
+    follow_forwards_figures()
+
+
+def follow_forwards_figures():
+    """Following forwards on the demo set (an embassy forwarding a ministry and a culture
+    channel; scripts/follow.py): requests per forward followed, posts gained per request."""
+    from devtools.fake_telegram import FakeTelegram, demo_channels
+    from telegram_datasette.crawl import follow_forwards
+
+    fake = FakeTelegram(demo_channels())
+    channels = [c.username for c in fake.channels.values() if c.listed and c.public_preview]
+    with fake.serve() as base_url, tempfile.TemporaryDirectory() as tmp:
+        db, adb = open_db(Path(tmp) / "telegram.db"), open_archive(Path(tmp) / "archive.db")
+        config = {**load_config(None), "base_url": base_url, "requests_per_second": 0}
+        crawl(channels, db, adb, config)
+        started = time.perf_counter()
+        _, followed = follow_forwards(channels, db, adb, config)
+        seconds = time.perf_counter() - started
+    done = followed.planned - followed.left
+    print(f"follow forwards: {done} linked posts followed with {followed.requests} requests "
+          f"({followed.requests / max(done, 1):.2f} requests per post followed), "
+          f"{followed.posts_gained} posts gained ({followed.posts_gained / max(followed.requests, 1):.1f} per request), "
+          f"{followed.archived} archived, {followed.not_found} not found, {followed.unavailable} unavailable, "
+          f"{followed.private} private (no request) in {seconds:.1f} s")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ channels the way t.me does, so the crawler can be developed and tested offline.
     GET /NAME/ID?embed=1       one post as an embed widget ("Post not found" if absent)
     GET /NAME                  the contact page (no channel history)
     /s/NAME of a channel without public preview, or of an unknown one: 302 to /NAME
+    GET /file/HEX.EXT?token=T  a file of the CDN: the pages point their media here (FakeMedia)
 
 Tests drive it from Python (`FakeTelegram`, `FakeChannel`); another process can drive
 it over HTTP through the admin endpoints under /_fake/ (see `AdminRoutes`). Faults
@@ -16,6 +17,8 @@ status, slow, truncated, drip-fed, endless and deeply nested responses, a missin
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import random
 import re
@@ -31,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 
-from devtools.demo import _KINDS, count, count_precision, generate_channel, make_post
+from devtools.demo import _KINDS, CDN, count, count_precision, generate_channel, make_post
 from telegram_datasette.model import Channel, Post
 from devtools.render import (
     _ENTITY_RE, format_count, last_id, render_channel_page, render_contact_page, render_embed_page,
@@ -51,6 +54,7 @@ class FakeChannel:
     posts: list[Post]
     public_preview: bool = True
     seed: int = 0
+    listed: bool = True  # in the demo's crawl list; False: a source reached only through forwards
     _ids: list[int] = field(default_factory=list, repr=False)  # every occupied message id
     _owner: dict[int, Post] = field(default_factory=dict, repr=False)  # message id -> post
 
@@ -61,9 +65,9 @@ class FakeChannel:
 
     @classmethod
     def demo(cls, username: str, n_posts: int, *, seed: int = 0, first_id: int = 1,
-             public_preview: bool = True, **options) -> FakeChannel:
+             public_preview: bool = True, listed: bool = True, **options) -> FakeChannel:
         channel, posts = generate_channel(username, n_posts, seed=seed, first_id=first_id, **options)
-        return cls(channel, posts, public_preview=public_preview, seed=seed)
+        return cls(channel, posts, public_preview=public_preview, seed=seed, listed=listed)
 
     @property
     def username(self) -> str:
@@ -192,6 +196,114 @@ NOT_TELEGRAM_HTML = """<!DOCTYPE html>
 """
 
 
+# ---------------------------------------------------------------- media (the CDN)
+#
+# The demo records carry CDN URLs (devtools.demo.CDN/<hex>.<ext>?token=<hex>). The pages
+# the fake serves point them at the fake itself (`FakeMedia.here`), with the time the
+# page was served in the token, and the fake answers them with real image bytes made by
+# Pillow (JPEG, PNG, WebP; several sizes, from the file's name) or stand-in video and
+# audio bytes. `FakeMedia.ttl` makes URLs expire (403) that long after their page was
+# served; `FakeMedia.fault` plays slow, huge, error-page and any-status answers.
+# Media requests are logged in `FakeMedia.requests`, not in `FakeTelegram.requests`.
+
+MEDIA_PREFIX = "/file/"
+MEDIA_FAULTS = ("slow", "huge", "error_page", "status")
+_CDN_URL = re.compile(re.escape(CDN) + r"/([0-9a-f]+\.[a-z0-9]+)\?token=([0-9a-f]+)")
+_MEDIA_PATH = re.compile(r"^/file/([0-9a-f]+)\.([a-z0-9]+)$")
+IMAGE_SIZES = [(320, 240), (640, 480), (800, 600), (1280, 720), (512, 512), (800, 1000), (90, 90)]
+MEDIA_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4",
+               "ogg": "audio/ogg"}
+CDN_ERROR_PAGE = (b"<!DOCTYPE html><html><head><title>Error</title></head><body>"
+                  b"<h1>Something went wrong</h1><p>Please try again later.</p></body></html>\n")
+
+
+@dataclass
+class MediaFault:
+    kind: str  # one of MEDIA_FAULTS
+    path: str | None = None  # regex searched in "path?query"; None: every media request
+    times: int | None = None  # how many requests it hits; None: until cleared
+    seconds: float = 0.0  # slow
+    size: int = 50_000_000  # huge: the body's size
+    announce: bool = True  # huge: send Content-Length (else a chunked body of that size)
+    status: int = 404  # status
+    content_type: str = "text/html; charset=utf-8"  # error_page: the type it claims
+
+
+@functools.lru_cache(maxsize=1024)
+def media_bytes(name: str, ext: str) -> tuple[str, bytes]:
+    """(content type, body) of a fake CDN file: a picture whose size, colours and format
+    follow from its name (a .jpg is sometimes a PNG, as link previews are), or stand-in
+    video and audio bytes."""
+    import hashlib
+
+    digest = hashlib.sha256(name.encode()).digest()
+    if ext in ("mp4", "ogg"):
+        head = b"\x00\x00\x00\x18ftypmp42" if ext == "mp4" else b"OggS\x00\x02"
+        size = 20_000 + int.from_bytes(digest[:2], "big") * 3
+        return MEDIA_TYPES[ext], head + (digest * (size // len(digest) + 1))[:size]
+    from PIL import Image, ImageDraw
+
+    width, height = IMAGE_SIZES[digest[0] % len(IMAGE_SIZES)]
+    picture = Image.new("RGB", (width, height), tuple(digest[1:4]))
+    draw = ImageDraw.Draw(picture)
+    for i in range(6):  # a few shapes, so each file differs and compresses like a photo
+        x, y = digest[4 + i] * width // 256, digest[10 + i] * height // 256
+        draw.ellipse([x - width // 6, y - height // 6, x + width // 6, y + height // 6],
+                     fill=tuple(digest[16 + i:19 + i]))
+    draw.text((8, 8), name[:12], fill=(255, 255, 255))
+    kind = "webp" if ext == "webp" else "png" if ext == "png" or digest[20] % 5 == 0 else "jpg"
+    out = io.BytesIO()
+    picture.save(out, {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[kind], quality=80)
+    return MEDIA_TYPES[kind], out.getvalue()
+
+
+class FakeMedia:
+    """The fake's CDN: URLs on the fake server, files made on request, expiry and faults."""
+
+    def __init__(self):
+        self.ttl: float | None = None  # seconds a URL works after its page was served
+        self.faults: list[MediaFault] = []
+        self.requests: list[str] = []
+        self.lock = threading.Lock()
+
+    def here(self, html: str, base_url: str | None) -> str:
+        """The page with its CDN URLs on the fake server, each token carrying the time."""
+        if not base_url:
+            return html
+        issued = int(time.time() * 1000)
+        return _CDN_URL.sub(lambda m: f"{base_url}{MEDIA_PREFIX}{m[1]}?token={m[2]}-{issued}", html)
+
+    def fault(self, kind: str, path: str | None = None, times: int | None = None, **options) -> MediaFault:
+        if kind not in MEDIA_FAULTS:
+            raise ValueError(f"unknown media fault {kind!r}; expected one of {', '.join(MEDIA_FAULTS)}")
+        fault = MediaFault(kind, path, times, **options)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.requests.clear()
+        self.ttl = None
+
+    def take_fault(self, target: str) -> MediaFault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times != 0 and (fault.path is None or re.search(fault.path, target)):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def expired(self, query: dict) -> bool:
+        token = (query.get("token") or [""])[0]
+        issued = token.rpartition("-")[2]
+        if self.ttl is None or not issued.isdigit():
+            return False
+        return time.time() * 1000 - int(issued) > self.ttl * 1000
+
+
 # ---------------------------------------------------------------- the server
 
 
@@ -218,6 +330,7 @@ class FakeTelegram:
         self.stopped = threading.Event()  # ends drip-fed and endless responses on stop()
         self.base_url: str | None = None
         self._server: ThreadingHTTPServer | None = None
+        self.media = FakeMedia()  # the CDN (see "media" above)
 
     # -- running ---------------------------------------------------------------------
 
@@ -405,7 +518,7 @@ class FakeTelegram:
         )
         if "deep_nesting" in faults:
             html = nest_deeply(html, faults["deep_nesting"].depth, faults["deep_nesting"].tag)
-        return 200, {}, html.encode()
+        return 200, {}, self.media.here(html, self.base_url).encode()
 
     def post_page(self, name: str, post_id: int, query: dict) -> tuple[int, dict, bytes]:
         fake = self.channels.get(name.lower())
@@ -413,7 +526,7 @@ class FakeTelegram:
         if "embed" in query:
             if fake is None:
                 return 200, {}, render_embed_page(Channel(username=name), None).encode()
-            return 200, {}, render_embed_page(fake.channel, post).encode()
+            return 200, {}, self.media.here(render_embed_page(fake.channel, post), self.base_url).encode()
         return self.contact_page(name)
 
     def contact_page(self, name: str) -> tuple[int, dict, bytes]:
@@ -523,6 +636,9 @@ class FakeTelegramHandler(BaseHTTPRequestHandler):
         if split.path.startswith(ADMIN_PREFIX):
             self.send(*self.fake.admin(method, split.path, body), content_type="application/json")
             return
+        if split.path.startswith(MEDIA_PREFIX):
+            self.send_media(split.path, parse_qs(split.query))
+            return
         target = split.path + (f"?{split.query}" if split.query else "")
         with self.fake.lock:
             self.fake.requests.append(target)
@@ -558,6 +674,48 @@ class FakeTelegramHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def send_media(self, path: str, query: dict) -> None:
+        """A file of the fake CDN (see FakeMedia), with its expiry and faults."""
+        media = self.fake.media
+        target = path + ("?" + "&".join(f"{k}={v[0]}" for k, v in query.items()) if query else "")
+        with media.lock:
+            media.requests.append(target)
+        fault = media.take_fault(target)
+        if fault is not None and fault.kind == "slow" and self.fake.stopped.wait(fault.seconds):
+            return
+        found = _MEDIA_PATH.match(path)
+        if media.expired(query):
+            self.send(403, {}, b"<html><body><h1>403 Forbidden</h1></body></html>\n")
+        elif fault is not None and fault.kind == "status":
+            self.send(fault.status, {}, f"<html><body><h1>{fault.status}</h1></body></html>\n".encode())
+        elif fault is not None and fault.kind == "error_page":
+            self.send(200, {}, CDN_ERROR_PAGE, content_type=fault.content_type)
+        elif fault is not None and fault.kind == "huge":
+            self.send_huge(fault.size, fault.announce)
+        elif found is None or found[2] not in MEDIA_TYPES:
+            self.send(404, {}, b"<html><body>Not found</body></html>\n")
+        else:
+            content_type, body = media_bytes(found[1], found[2])
+            self.send(200, {"Cache-Control": "max-age=2592000"}, body, content_type=content_type)
+
+    def send_huge(self, size: int, announce: bool) -> None:
+        """A JPEG-looking body of `size` bytes, announced or chunked, until the client hangs up."""
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length" if announce else "Transfer-Encoding", str(size) if announce else "chunked")
+        self.end_headers()
+        self.close_connection = True
+        chunk, sent = b"\xff\xd8\xff\xe0" + b"\x00" * 65532, 0
+        try:
+            while sent < size and not self.fake.stopped.is_set():
+                part = chunk[:size - sent]
+                self.wfile.write(part if announce else b"%x\r\n%s\r\n" % (len(part), part))
+                sent += len(part)
+            if not announce:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
 
     def send_drip(self, status: int, headers: dict, body: bytes, seconds: float) -> None:
         """The whole length announced, then one byte every `seconds`, until the client
@@ -602,7 +760,10 @@ class FakeTelegramHandler(BaseHTTPRequestHandler):
 
 def demo_channels(seed: int = 0, specs: list[tuple[str, int]] | None = None) -> dict[str, FakeChannel]:
     """The default demo: an embassy channel with every kind of post, the ministry
-    channel it forwards from, a channel whose ids start late, and one without preview."""
+    channel it forwards from, a channel whose ids start late, and one without preview;
+    and, not in the crawl list, the sources its forwards point to: a culture channel
+    (some originals edited or deleted after the forward) and a trade desk without a
+    public preview. "A. Reader" forwards come from a hidden account (no link)."""
     if specs:
         channels = [FakeChannel.demo(name, n, seed=seed) for name, n in specs]
     else:
@@ -612,8 +773,45 @@ def demo_channels(seed: int = 0, specs: list[tuple[str, int]] | None = None) -> 
             FakeChannel.demo("demo_mfa", 120, seed=seed, title="Demo MFA", subscribers=1_510_000),
             FakeChannel.demo("demo_late_start", 60, seed=seed, first_id=5001, title="Demo Late Start"),
             FakeChannel.demo("demo_closed", 10, seed=seed, public_preview=False, title="Demo Closed"),
+            FakeChannel.demo("demo_culture_no", 400, seed=seed, listed=False, title="Arctic Culture Demo",
+                             every_kind=False),
+            FakeChannel.demo("trade_desk_demo", 40, seed=seed, listed=False, public_preview=False,
+                             title="Trade Desk Demo", every_kind=False),
         ]
-    return {c.username: c for c in channels}
+    channels = {c.username: c for c in channels}
+    link_forwards(channels, random.Random(f"forwards/{seed}"))
+    return channels
+
+
+def link_forwards(channels: dict[str, FakeChannel], rng: random.Random) -> None:
+    """Make every forward between served channels point at a real, earlier original
+    carrying the same text (as Telegram copies it), then change some originals after the
+    fact: an edit, so the forward keeps the old text, or a deletion."""
+    linked: list[tuple[FakeChannel, Post]] = []
+    for fake in channels.values():
+        for post in fake.posts:
+            source = channels.get((post.forwarded_from_channel or "").lower())
+            if source is None or source is fake:
+                continue
+            earlier = [o for o in source.posts if o.date < post.date and o.text and not o.album_ids
+                       and not o.forwarded_from_name]  # an original is the source's own post
+            if not earlier:
+                continue
+            original = earlier[-1 - rng.randrange(min(5, len(earlier)))]
+            post.forwarded_from_id = original.id
+            post.forwarded_from_url = f"https://t.me/{source.username}/{original.id}"
+            post.forwarded_from_name = source.channel.title
+            post.text, post.html = original.text, original.html
+            post.hashtags, post.mentions = list(original.hashtags), list(original.mentions)
+            post.links = list(original.links)
+            linked.append((source, original))
+    unique = {(s.username, o.id): (s, o) for s, o in linked}
+    changeable = [(s, o) for s, o in unique.values() if s.listed is False and s.public_preview]
+    for number, (source, original) in enumerate(changeable[:12]):
+        if number % 3 == 0:
+            source.delete_post(original.id)
+        elif number % 3 == 1:
+            source.edit_post(original.id, (original.text or "") + "\n\nCorrection: the date has changed.")
 
 
 @contextmanager
@@ -622,7 +820,7 @@ def demo_server(seed: int = 0, specs: list[tuple[str, int]] | None = None):
     crawl). The channel without public preview is served but not listed."""
     fake = FakeTelegram(demo_channels(seed, specs))
     with fake.serve() as url:
-        yield url, [c.username for c in fake.channels.values() if c.public_preview]
+        yield url, [c.username for c in fake.channels.values() if c.public_preview and c.listed]
 
 
 def parse_channel_spec(value: str) -> tuple[str, int]:

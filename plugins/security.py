@@ -36,14 +36,14 @@ MAX_VALUE_BYTES = 4 * 1024 * 1024
 # many such values: `select zeroblob(N) from <1001 rows>` took Datasette to 5.6 GB with a
 # 10 MiB limit, within the 3 s time limit. Two more bounds, on what Python materialises:
 # - at most MAX_COLUMNS columns in a result (SQLITE_LIMIT_COLUMN; the widest table,
-#   posts, has 43, and a join of posts, media and channels has 87): one row is then at
+#   posts, has 49, and a join of posts, media and channels has 100): one row is then at
 #   most MAX_COLUMNS * MAX_VALUE_BYTES (measured: 127 copies of a 4 MiB blob in one row,
 #   refused by the next bound, peaked at 1.1 GB for 0.3 s);
 # - at most MAX_RESULT_BYTES (Python object sizes) of rows fetched by one query, counted
 #   by a row factory in front of Datasette's. A page of 1000 posts of 4096 Cyrillic
 #   characters each, with their html, is about 30 MB of objects and 54 MB of JSON. Past
 #   it the query fails like any SQL error (400, "query result too big").
-MAX_COLUMNS = 100
+MAX_COLUMNS = 128
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 # The largest response body: Datasette's own limit on CSV exports (max_csv_mb, 100 MiB

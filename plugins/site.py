@@ -159,7 +159,24 @@ async def home(datasette, request) -> dict | None:
         facts["examples"] = []
     facts["download"] = bool(datasette.setting("allow_download")) and not db.is_mutable
     facts["release"] = release_links(datasette.metadata("about_url"))
+    facts["lite"] = lite_link(datasette, request, db) if facts["download"] else None
     return facts
+
+
+# Datasette Lite loads the whole file into the browser's memory: offered up to this size.
+LITE_MAX_BYTES = 100 * 1024 * 1024
+
+
+def lite_link(datasette, request, db) -> str | None:
+    """Datasette Lite on this site's own download (served with CORS: README), when the
+    file is small enough to open in a browser."""
+    import os
+    from urllib.parse import quote
+
+    if request is None or not db.path or os.path.getsize(db.path) > LITE_MAX_BYTES:
+        return None
+    url = datasette.absolute_url(request, datasette.urls.database(db.name) + ".db")
+    return "https://lite.datasette.io/?url=" + quote(url, safe=":/")
 
 
 @hookimpl

@@ -28,7 +28,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup
 
-from telegram_datasette.schema import post_key
+from telegram_datasette.schema import media_item, media_item_sql, post_key
 
 SAFE_TAGS = {"a", "b", "strong", "i", "em", "u", "s", "code", "pre", "blockquote", "br", "span", "p"}
 SANITISER = nh3.Cleaner(
@@ -128,11 +128,41 @@ def reactions_html(reactions: list[dict]) -> Markup:
     return Markup('<div class="tg-reactions">{}</div>').format(Markup(" ").join(items)) if items else Markup("")
 
 
+# --- the media store (media.db, served by datasette-media: metadata.yml) ------------------
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def stored_url(kind: str, sha256) -> str | None:
+    """/-/media/file/<sha256> (the original) or /-/media/thumbnail/<sha256> (at most 480 px wide)."""
+    return f"/-/media/{kind}/{sha256}" if isinstance(sha256, str) and SHA256.match(sha256) else None
+
+
+def stored_picture(shown, original=None, alt: str = "") -> Markup | None:
+    """The stored copy of an image as a thumbnail, opening the original (`original`, else
+    the image itself) on click; None when nothing was stored."""
+    src = stored_url("thumbnail", shown)
+    if src is None:
+        return None
+    return Markup(
+        '<a class="tg-stored" href="{}"><img class="tg-thumb" src="{}" alt="{}" loading="lazy" '
+        'style="max-width:120px;max-height:120px"></a>'
+    ).format(stored_url("file", original) or stored_url("file", shown), src, alt)
+
+
 def media_html(media: list[dict]) -> Markup:
+    """Each item's stored copy (media_files: its thumbnail, or the file itself when it is an
+    image), else the CDN's thumbnail, else its kind."""
     parts = []
     for item in media:
-        picture = thumbnail(item.get("thumbnail_url") or (item.get("url") if item.get("kind") == "photo" else None), item.get("kind") or "")
-        label = Markup('<span class="tg-media-kind">{}</span>').format(item.get("kind") or "media")
+        kind = item.get("kind") or "media"
+        image_file = item.get("file_sha256") if (item.get("file_mime") or "").startswith("image/") else None
+        picture = stored_picture(item.get("thumbnail_sha256") or image_file, item.get("file_sha256"), kind)
+        if picture is None:
+            picture = thumbnail(item.get("thumbnail_url") or (item.get("url") if item.get("kind") == "photo" else None), kind)
+        label = Markup('<span class="tg-media-kind">{}</span>').format(kind)
+        if picture is None and stored_url("file", item.get("file_sha256")):
+            label = Markup('<a class="tg-stored tg-media-kind" href="{}">{}</a>').format(
+                stored_url("file", item.get("file_sha256")), kind)
         parts.append(picture or label)
     return Markup('<div class="tg-media">{}</div>').format(Markup(" ").join(parts)) if parts else Markup("")
 
@@ -147,8 +177,8 @@ _EXTRAS_LIMIT = 20000
 
 EXTRAS_SQL = """
 select p.id, p.children_sha256,
-  (select json_group_array(json_array(kind, url, thumbnail_url, title))
-     from (select kind, url, thumbnail_url, title from media m
+  (select json_group_array(json_array(kind, url, thumbnail_url, title, file_sha256, file_mime, thumbnail_sha256))
+     from (select kind, url, thumbnail_url, title, {stored} from media m
            where m.channel = p.channel and m.post_id = p.id order by position)) as media,
   (select json_group_array(json_array(reaction, emoji, count, count_text))
      from (select reaction, emoji, count, count_text from reactions r
@@ -156,11 +186,19 @@ select p.id, p.children_sha256,
 from posts p
 where p.channel = ? and p.id between ? and ?
 """
+# Per media item, what media_files says was stored: the file (and its type) and its thumbnail.
+MEDIA_STORED_SQL = """(select sha256 from media_files f where f.item = {file} and f.status = 'stored') as file_sha256,
+  (select mime from media_files f where f.item = {file} and f.status = 'stored') as file_mime,
+  (select sha256 from media_files f where f.item = {thumbnail} and f.status = 'stored') as thumbnail_sha256""".format(
+    file=media_item_sql("file", "m.channel", "m.post", "m.position"),
+    thumbnail=media_item_sql("thumbnail", "m.channel", "m.post", "m.position"))
+EXTRAS_SQL = EXTRAS_SQL.replace("{stored}", MEDIA_STORED_SQL)
+MEDIA_FIELDS = ("kind", "url", "thumbnail_url", "title", "file_sha256", "file_mime", "thumbnail_sha256")
 
 
 def _extras_from_json(media_json: str | None, reactions_json: str | None) -> dict:
     return {
-        "media": [dict(zip(("kind", "url", "thumbnail_url", "title"), m)) for m in json.loads(media_json or "[]")],
+        "media": [dict(zip(MEDIA_FIELDS, m)) for m in json.loads(media_json or "[]")],
         "reactions": [dict(zip(("reaction", "emoji", "count", "count_text"), r)) for r in json.loads(reactions_json or "[]")],
     }
 
@@ -198,8 +236,9 @@ async def post_extras(datasette, database: str, channel: str, post_id: int, dige
             _remember_extras((database, channel, row_id, row_digest), extras)
     if found is None:  # not a stored post (or an id that is not an integer): ask directly
         rows = (await db.execute(
-            "select (select json_group_array(json_array(kind, url, thumbnail_url, title)) from ("
-            " select kind, url, thumbnail_url, title from media where channel = ? and post_id = ? order by position)),"
+            "select (select json_group_array(json_array(" + ", ".join(MEDIA_FIELDS) + ")) from ("
+            " select kind, url, thumbnail_url, title, " + MEDIA_STORED_SQL + " from media m"
+            " where channel = ? and post_id = ? order by position)),"
             " (select json_group_array(json_array(reaction, emoji, count, count_text)) from ("
             " select reaction, emoji, count, count_text from reactions where channel = ? and post_id = ? order by position))",
             [channel, post_id, channel, post_id],
@@ -404,8 +443,61 @@ def avatar_markup(value) -> Markup | None:
     return None
 
 
+def _post_key_cell(row, value, column, database, datasette, archived: bool = True):
+    """A post key (<channel>/<id>) in a view, where Datasette links no foreign keys: a link
+    to the post's page when the dataset holds the post."""
+    channel, _, post_id = value.rpartition("/") if isinstance(value, str) else ("", "", "")
+    if not archived or not USERNAME.match(channel or "") or not post_id.isdigit():
+        return None
+    return Markup('<a href="{}">{}</a>').format(row_path(datasette, database, channel, post_id), value)
+
+
+def _original_cell(row, value, column, database, datasette):
+    status = _value(row, "original_status")
+    return _post_key_cell(row, value, column, database, datasette, archived=status in ("archived", "deleted"))
+
+
+def _follow_target_cell(row, value, column, database, datasette):
+    return _post_key_cell(row, value, column, database, datasette, archived=_value(row, "status") == "archived")
+
+
+def _stored_cell(role: str, fallback):
+    """A media table or channel cell that shows the stored copy (media_files) when there is
+    one, else what `fallback` makes of the CDN URL: one indexed lookup per cell."""
+
+    def render(row, value, column, database, datasette):
+        channel, post, position = _value(row, "channel"), _value(row, "post"), _value(row, "position")
+        if role == "avatar":
+            channel = _value(row, "username")
+        if not value or not isinstance(channel, str) or (role != "avatar" and (post is None or position is None)):
+            return fallback(value)
+        item = media_item(role, channel, post, position)
+
+        async def inner():
+            try:
+                rows = (await datasette.get_database(database).execute(
+                    "select sha256, mime from media_files where item = ? and status = 'stored'", [item])).rows
+            except Exception:  # noqa: BLE001 - a database without the media store
+                rows = []
+            if rows and (role != "file" or (rows[0]["mime"] or "").startswith("image/")):
+                return stored_picture(rows[0]["sha256"], alt=role)
+            if rows:
+                return Markup('<a class="tg-stored" href="{}">stored file</a>').format(stored_url("file", rows[0]["sha256"]))
+            return fallback(value)
+
+        return inner
+
+    return render
+
+
 # (table, column) -> renderer(row, value, column, database, datasette); None means Datasette's own.
 RENDERERS = {
+    ("media", "url"): _stored_cell("file", link),
+    ("media", "thumbnail_url"): _stored_cell("thumbnail", lambda v: thumbnail(v, "thumbnail_url")),
+    ("channels", "avatar_url"): _stored_cell("avatar", avatar_markup),
+    ("forwards", "post"): _post_key_cell,
+    ("forwards", "original"): _original_cell,
+    ("follows", "target"): _follow_target_cell,
     ("posts", "html"): _posts_html,
     ("posts", "url"): _by_value(link),
     ("posts", "link_preview_image"): _by_value(lambda v: thumbnail(v, "link preview")),
@@ -415,9 +507,6 @@ RENDERERS = {
     ("posts", "raw_html"): _by_value(_raw_html),
     ("post_versions", "html"): _by_value(_text_div),
     ("channels", "description_html"): _by_value(_text_div),
-    ("channels", "avatar_url"): _by_value(avatar_markup),
-    ("media", "url"): _by_value(link),
-    ("media", "thumbnail_url"): _by_value(lambda v: thumbnail(v, "thumbnail_url")),
     ("places", "popup"): lambda row, value, column, database, datasette: Markup("<code>{}</code>").format(value or ""),
     ("reactions", "reaction"): _reaction_cell,
     ("reactions", "emoji"): _reaction_cell,
@@ -471,8 +560,10 @@ POST_PAGE_SQL = """
 select p.channel, p.id, p.date, p.html, p.views_text, p.edited, p.deleted_at,
   p.forwarded_from_name, p.forwarded_from_channel, p.forwarded_from_id,
   p.link_preview_url, p.link_preview_title, p.link_preview_description, p.link_preview_image,
-  (select json_group_array(json_object('kind', kind, 'url', url, 'thumbnail_url', thumbnail_url, 'title', title))
-     from (select * from media m where m.channel = p.channel and m.post_id = p.id order by position)) as tg_media,
+  (select json_group_array(json_object('kind', kind, 'url', url, 'thumbnail_url', thumbnail_url, 'title', title,
+       'file_sha256', file_sha256, 'file_mime', file_mime, 'thumbnail_sha256', thumbnail_sha256))
+     from (select *, {stored} from media m where m.channel = p.channel and m.post_id = p.id order by position)) as tg_media,
+  (select sha256 from media_files f where f.item = {link_preview} and f.status = 'stored') as tg_link_preview_sha256,
   (select json_group_array(json_object('reaction', reaction, 'emoji', emoji, 'count', count, 'count_text', count_text))
      from (select * from reactions r where r.channel = p.channel and r.post_id = p.id order by position)) as tg_reactions,
   (select json_group_array(json_object('version', version, 'text', text, 'html', html,
@@ -489,7 +580,8 @@ left join posts o on o.id = p.forwarded_from_id and o.channel = (
   -- lookup in posts uses its primary key
   select c.username from channels c where c.username = p.forwarded_from_channel collate nocase limit 1)
 where p.channel = ? and p.id = ?
-"""
+""".replace("{stored}", MEDIA_STORED_SQL).replace(
+    "{link_preview}", media_item_sql("link_preview", "p.channel", "p.post", "null"))
 
 
 async def post_page(datasette, database: str, pks: str) -> dict | None:
@@ -532,7 +624,8 @@ async def post_page(datasette, database: str, pks: str) -> dict | None:
             "url": web_url(post.get("link_preview_url")),
             "title": post.get("link_preview_title"),
             "description": post.get("link_preview_description"),
-            "image": thumbnail(post.get("link_preview_image"), "link preview"),
+            "image": stored_picture(post.get("tg_link_preview_sha256"), alt="link preview")
+            or thumbnail(post.get("link_preview_image"), "link preview"),
         } if post.get("link_preview_url") or post.get("link_preview_title") else None,
         "channel_path": datasette.urls.row(database, "channels", tilde_encode(channel)),
         "reply": {

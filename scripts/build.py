@@ -16,7 +16,8 @@ import sqlite_utils
 from .archive import archive_page, iter_fetches
 from .derive import derive
 from .pipeline import read_page, store_fetch
-from .schema import open_archive, open_db
+from .media import link_media_files
+from .schema import media_beside, open_archive, open_db, open_media
 from .store import utc_now
 
 log = logging.getLogger("scripts")
@@ -144,7 +145,8 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
     previous telegram.db untouched. Parsing runs in `workers` processes (default: one
     per core); storing and deriving stay in order in this one. `crawl_state` is
     recomputed from the crawled pages, so the next crawl goes on where the last one
-    stopped instead of walking every channel again.
+    stopped instead of walking every channel again. `media_files` comes from media.db
+    (beside `db_path`), which records every download.
     """
     from .crawl import before_of
     from .desktop_export import replay_export
@@ -186,6 +188,10 @@ def rebuild(archive_path: Path, db_path: Path, workers: int | None = None) -> Co
         for state in crawl_states(spans):
             db["crawl_state"].upsert({**state, "updated_at": utc_now()}, pk="channel")
     derive(db, workers=workers)
+    if media_beside(db_path).exists():  # the downloads media.db recorded: media_files again
+        mdb = open_media(media_beside(db_path))
+        totals["media_files"] = link_media_files(db, mdb)
+        mdb.close()
     db.close()
     for old in db_files(db_path):
         old.unlink()
@@ -256,5 +262,6 @@ def build_demo(db_path: Path, archive_path: Path, echo=print) -> int:
     db, adb = open_db(db_path), open_archive(archive_path)
     mark_demo(db)
     with demo_server() as (base_url, channels):
-        config = {**load_config(None), "base_url": base_url, "requests_per_second": 0}
+        config = {**load_config(None), "base_url": base_url, "requests_per_second": 0,
+                  "media_requests_per_second": 0}
         return run_crawl(channels, db, adb, config, echo=echo)

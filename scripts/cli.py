@@ -17,6 +17,7 @@ import click
 
 from . import workflow
 from .config import ConfigError, channel_names, load_config
+from .merge import merge_command
 from .publish import publish, serve_command
 from .schema import DEFAULT_DB, Busy, archive_beside, writing
 
@@ -101,6 +102,8 @@ def settings(config_path, channels, base_url, requests_per_second, refresh_days)
                        ("refresh_days", refresh_days)):
         if value is not None:
             config[key] = value
+    if requests_per_second is not None:  # per host: the media CDN's hosts too
+        config["media_requests_per_second"] = requests_per_second
     return names, config
 
 
@@ -115,13 +118,28 @@ def open_real(db_path: Path, archive_path: Path | None):
         raise click.ClickException(str(error))
 
 
+def shard_option(value):
+    from .merge import parse_shard
+
+    try:
+        return parse_shard(value) if value else None
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 @cli.command("crawl")
 @crawl_options
-def crawl_command(config_path, channels, base_url, requests_per_second, refresh_days, db_path, archive_path):
+@click.option("--shard", callback=lambda ctx, param, value: shard_option(value), metavar="I/N",
+              help="Crawl only the channels of shard I of N (split by a stable hash of their names; see `merge`).")
+def crawl_command(config_path, channels, base_url, requests_per_second, refresh_days, db_path, archive_path, shard):
     """Crawl channels from t.me into archive.db and telegram.db, then derive."""
     from .crawl import run_crawl
+    from .merge import in_shard
 
     names, config = settings(config_path, channels, base_url, requests_per_second, refresh_days)
+    if shard:
+        names = in_shard(names, *shard)
+        click.echo(f"shard {shard[0]}/{shard[1]}: {len(names)} channels", err=True)
     db, adb = open_real(db_path, archive_path)
     sys.exit(run_crawl(names, db, adb, config, echo=lambda line: click.echo(line, err=True)))
 
@@ -254,7 +272,7 @@ def rebuild(db_path, archive_path, workers):
 
 
 # The scheduled update's steps (.github/workflows/update.yml): restore, check, export, publish, summary.
-for command in (*workflow.COMMANDS, publish):
+for command in (*workflow.COMMANDS, publish, merge_command):
     cli.add_command(command)
 
 

@@ -23,7 +23,28 @@ DEFAULTS = {
     "max_retries": 5,
     "request_deadline_seconds": 60,
     "max_page_bytes": 5_000_000,
+    # Following forwards (scripts/follow.py): off, originals or channels, for every
+    # channel or per channel; at most this many requests per run for originals.
+    "follow_forwards": "originals",
+    "follow_forwards_by_channel": {},
+    "follow_requests_per_run": 200,
+    # The media store (scripts/media.py): images by default, video and audio files only
+    # when asked for; files over the cap are "too big"; past the budget the rest of a run's
+    # files wait for the next run.
+    "media_images": True,
+    "media_video_and_audio": False,
+    "media_max_file_bytes": 20_000_000,
+    "media_budget_bytes": 500_000_000,
+    "media_requests_per_second": 2.0,
 }
+
+
+FOLLOW_MODES = ("off", "originals", "channels")
+
+
+def _follow_mode(value):
+    # YAML 1.1 reads an unquoted `off` as false.
+    return "off" if value is False else value
 
 
 def _number(value) -> bool:
@@ -45,6 +66,21 @@ KEYS = {
     "request_deadline_seconds": (float, "a number > 0", lambda v: _number(v) and v > 0),
     "max_page_bytes": (int, "a whole number > 0",
                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
+    "follow_forwards": (_follow_mode, "one of off, originals, channels", lambda v: _follow_mode(v) in FOLLOW_MODES),
+    "follow_forwards_by_channel": (lambda v: {k: _follow_mode(m) for k, m in v.items()},
+                                   "a mapping of channel name to off, originals or channels",
+                                   lambda v: isinstance(v, dict) and all(
+                                       isinstance(k, str) and _NAME.fullmatch(k) and _follow_mode(m) in FOLLOW_MODES
+                                       for k, m in v.items())),
+    "follow_requests_per_run": (int, "a whole number >= 0",
+                                lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    "media_images": (bool, "true or false", lambda v: isinstance(v, bool)),
+    "media_video_and_audio": (bool, "true or false", lambda v: isinstance(v, bool)),
+    "media_max_file_bytes": (int, "a whole number > 0",
+                             lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0),
+    "media_budget_bytes": (int, "a whole number >= 0 (0: download nothing this run)",
+                           lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+    "media_requests_per_second": (float, "a number >= 0 (0 means no limit)", lambda v: _number(v) and v >= 0),
 }
 
 NAME_RULE = (

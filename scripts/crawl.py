@@ -27,6 +27,7 @@ import sqlite_utils
 
 from .archive import archive_page
 from .fetch import Fetcher, FetchFailed
+from .follow import FollowResult, follow, following, mark_sources
 from .model import Page
 from .parse import looks_truncated
 from .pipeline import read_page, store_fetch
@@ -135,6 +136,7 @@ class ChannelCrawler:
         self.result = ChannelResult(channel)
         self.report = report or (lambda result, note=None: None)
         self.seen_urls: set[str] = set()
+        self.requests_before, self.retries_before = fetcher.stats.requests, fetcher.stats.retries
 
     def run(self) -> ChannelResult:
         self.requests_before, self.retries_before = self.fetcher.stats.requests, self.fetcher.stats.retries
@@ -332,13 +334,7 @@ def crawl(
 ) -> list[ChannelResult]:
     own_fetcher = fetcher is None
     if fetcher is None:
-        fetcher = Fetcher(
-            requests_per_second=float(config["requests_per_second"]),
-            timeout=float(config["timeout_seconds"]),
-            max_retries=int(config["max_retries"]),
-            request_deadline=float(config["request_deadline_seconds"]),
-            max_bytes=int(config["max_page_bytes"]),
-        )
+        fetcher = page_fetcher(config)
     results = []
     try:
         for channel in channels:
@@ -353,18 +349,64 @@ def crawl(
     return results
 
 
+def page_fetcher(config: dict) -> Fetcher:
+    return Fetcher(
+        requests_per_second=float(config["requests_per_second"]),
+        timeout=float(config["timeout_seconds"]),
+        max_retries=int(config["max_retries"]),
+        request_deadline=float(config["request_deadline_seconds"]),
+        max_bytes=int(config["max_page_bytes"]),
+    )
+
+
+def follow_forwards(channels: list[str], db: sqlite_utils.Database, adb: sqlite_utils.Database, config: dict,
+                    report=None) -> tuple[list[ChannelResult], FollowResult]:
+    """One hop from the configured channels (scripts/follow.py): the source channels of
+    those set to `channels` are crawled in full; the originals of those set to
+    `originals` (the default) are fetched, within the run's request budget."""
+    from .config import channel_name
+
+    sources: dict[str, str] = {}
+    wanted = following(config, channels, "channels")
+    if wanted:
+        configured = {c.lower() for c in channels}
+        marks = ", ".join("?" * len(wanted))
+        for (name,) in db.execute(f"select distinct forwarded_from_channel from posts where channel in ({marks}) "
+                                  "and forwarded_from_channel is not null", wanted):
+            try:
+                name = channel_name(name)
+            except ValueError:
+                continue
+            if name.lower() not in configured:
+                sources.setdefault(name.lower(), name)
+    fetcher = page_fetcher(config)
+    try:
+        results = crawl(list(sources.values()), db, adb, config, fetcher, report)
+        budget = int(config["follow_requests_per_run"])
+        followed = follow(db, lambda source: ChannelCrawler(source, db, adb, fetcher, config, report),
+                          following(config, channels, "originals"), budget)
+    finally:
+        fetcher.close()
+    mark_sources(db, channels)
+    return results, followed
+
+
 def run_crawl(channels: list[str], db: sqlite_utils.Database, adb: sqlite_utils.Database, config: dict,
               echo=print) -> int:
     """The crawl as `crawl` and `build` run it: progress, a summary table, the derive
-    step, and an honest exit status (1 when any channel could not be read in full,
-    after storing all the others)."""
+    step, the media stage (media.db beside telegram.db), and an honest exit status (1
+    when any channel could not be read in full, after storing all the others)."""
     from .derive import derive
+    from .media import run_media
     from .progress import CrawlProgress, summary_table
 
     with CrawlProgress() as progress:
         results = crawl(channels, db, adb, config, report=progress.report)
-    progress.console.print(summary_table(results))
+        sources, followed = follow_forwards(channels, db, adb, config, report=progress.report)
+    progress.console.print(summary_table(results + sources))
+    echo(followed.line())
     derive(db)
+    run_media(db, config, echo=echo)  # media.db beside telegram.db (scripts/media.py)
     bad = [r for r in results if r.error or r.incomplete]
     for result in bad:
         if result.error:

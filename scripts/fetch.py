@@ -41,6 +41,22 @@ class Abandoned(Exception):
     """We stopped reading a response: it passed the deadline or the size cap."""
 
 
+class TooBig(Abandoned):
+    """The body is larger than the cap; `size` is its announced size, or a lower bound."""
+
+    def __init__(self, message: str, size: int):
+        super().__init__(message)
+        self.size = size
+
+
+class FileTooBig(FetchFailed):
+    """A fetcher made with retry_too_big=False gives up at once on a body over its cap."""
+
+    def __init__(self, message: str, size: int):
+        super().__init__(message)
+        self.size = size
+
+
 @dataclass
 class Response:
     url: str
@@ -51,6 +67,7 @@ class Response:
     fetched_at: str
     duration_ms: int
     attempts: int
+    content_type: str | None = None
 
 
 @dataclass
@@ -112,6 +129,7 @@ class Fetcher:
         max_bytes: int = MAX_PAGE_BYTES,
         user_agent: str = USER_AGENT,
         sleep=time.sleep,
+        retry_too_big: bool = True,
     ):
         self.client = httpx.Client(
             headers={"User-Agent": user_agent, "Accept-Language": "en"},
@@ -127,6 +145,9 @@ class Fetcher:
         self.backoff_cap = backoff_cap
         self.max_retry_after = max_retry_after
         self.sleep = sleep
+        # Pages: a body over the cap may be a hostile server's endless one, worth a retry.
+        # Media files (scripts/media.py): a file over the cap stays over it.
+        self.retry_too_big = retry_too_big
         self.stats = Stats()
 
     def close(self) -> None:
@@ -144,6 +165,8 @@ class Fetcher:
                 with self.client.stream("GET", url) as response:
                     body = self.read_body(response, started)
             except Abandoned as error:
+                if isinstance(error, TooBig) and not self.retry_too_big:
+                    raise FileTooBig(f"{url}: {error}", error.size) from None
                 last_problem = str(error)
                 wait = backoff_seconds(attempt, self.backoff_base, self.backoff_cap)
             except (httpx.TransportError, httpx.DecodingError) as error:
@@ -162,6 +185,7 @@ class Fetcher:
                         fetched_at=fetched_at,
                         duration_ms=duration,
                         attempts=attempt,
+                        content_type=response.headers.get("content-type"),
                     )
                 last_problem = f"HTTP {response.status_code}"
                 wait = backoff_seconds(attempt, self.backoff_base, self.backoff_cap)
@@ -186,14 +210,14 @@ class Fetcher:
         """
         announced = response.headers.get("content-length", "")
         if announced.isdigit() and int(announced) > self.max_bytes:
-            raise Abandoned(f"the body is announced as {announced} bytes, more than the cap of "
-                            f"{self.max_bytes} (max_page_bytes)")
+            raise TooBig(f"the body is announced as {announced} bytes, more than the cap of "
+                         f"{self.max_bytes} (max_page_bytes)", int(announced))
         chunks, size = [], 0
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > self.max_bytes:
-                raise Abandoned(f"the body passed the cap of {self.max_bytes} bytes (max_page_bytes); "
-                                "stopped reading")
+                raise TooBig(f"the body passed the cap of {self.max_bytes} bytes (max_page_bytes); "
+                             "stopped reading", size)
             if time.monotonic() - started > self.request_deadline:
                 raise Abandoned(f"the response took longer than the deadline of {self.request_deadline:g} s "
                                 f"(request_deadline_seconds), {size} bytes read; stopped reading")

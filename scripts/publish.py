@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -23,7 +25,7 @@ TEMPLATES = ROOT / "templates"
 SERVE_SETTINGS = {"sql_time_limit_ms": "3000", "max_returned_rows": "1000", "suggest_facets": "off"}
 # Installed on the site beside the package, pinned as requirements.txt pins them.
 SITE_PLUGINS = ("datasette", "datasette-cluster-map", "datasette-search-all", "datasette-atom",
-                "datasette-dashboards")
+                "datasette-dashboards", "datasette-media", "pillow")
 
 
 def site_metadata() -> dict:
@@ -36,10 +38,78 @@ def settings_args() -> list[str]:
     return [part for name, value in SERVE_SETTINGS.items() for part in ("--setting", name, value)]
 
 
+def served_files(db_path: Path) -> list[Path]:
+    """telegram.db, and the media store beside it when there is one (media.db: the files
+    that datasette-media serves, metadata.yml)."""
+    from .schema import media_beside
+
+    media = media_beside(db_path)
+    return [Path(db_path)] + ([media] if media.exists() else [])
+
+
+# The release carries media.db in parts (GitHub refuses assets of 2 GiB or more):
+# media.db.001, media.db.002, ... in order; `cat media.db.* > media.db` joins them.
+PART_BYTES = 1_900_000_000
+
+
+def split_file(path: Path, out_dir: Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """`path` as `<name>.001`, `<name>.002`, ... in `out_dir` (earlier parts removed)."""
+    for old in out_dir.glob(f"{path.name}.[0-9][0-9][0-9]"):
+        old.unlink()
+    parts = []
+    with path.open("rb") as source:
+        while True:
+            part = out_dir / f"{path.name}.{len(parts) + 1:03d}"
+            with part.open("wb") as target:
+                copied = 0
+                while copied < part_bytes:
+                    chunk = source.read(min(1 << 20, part_bytes - copied))
+                    if not chunk:
+                        break
+                    target.write(chunk)
+                    copied += len(chunk)
+            if copied == 0 and parts:
+                part.unlink()
+                return parts
+            parts.append(part)
+            if copied < part_bytes:
+                return parts
+
+
+def file_parts(folder: Path, name: str) -> list[Path]:
+    return sorted(Path(folder).glob(f"{name}.[0-9][0-9][0-9]"))
+
+
+def join_parts(parts: list[Path], target: Path) -> Path:
+    tmp = target.with_name(target.name + ".joining")
+    with tmp.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+    os.replace(tmp, target)
+    return target
+
+
+@contextmanager
+def with_media_beside(db_path: Path):
+    """The database to publish with media.db beside it: as it is, or (an export folder,
+    which holds media.db in parts) a copy of both in a temporary folder."""
+    from .schema import media_beside
+
+    parts = file_parts(Path(db_path).parent, "media.db")
+    if media_beside(db_path).exists() or not parts:
+        yield Path(db_path)
+        return
+    with tempfile.TemporaryDirectory(dir=Path(db_path).parent) as tmp:
+        shutil.copyfile(db_path, Path(tmp) / Path(db_path).name)
+        join_parts(parts, Path(tmp) / "media.db")
+        yield Path(tmp) / Path(db_path).name
+
+
 def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001) -> list[str]:
     """`datasette serve` as this project serves a database. Not --immutable: a crawl may
     write the file while it is served (WAL keeps readers consistent)."""
-    return [sys.executable, "-m", "datasette", "serve", str(db_path), "--metadata", str(METADATA),
+    return [sys.executable, "-m", "datasette", "serve", *map(str, served_files(db_path)), "--metadata", str(METADATA),
             "--template-dir", str(TEMPLATES), *settings_args(), "--host", host, "--port", str(port)]
 
 
@@ -82,7 +152,7 @@ def publish_options(package: str) -> dict:
 
 def publish_command(target: str, db_path: Path, package: str, app: str, version_note: str | None) -> list[str]:
     options = publish_options(package)
-    command = ["datasette", "publish", target, str(db_path), "--metadata", str(options["metadata"]),
+    command = ["datasette", "publish", target, *map(str, served_files(db_path)), "--metadata", str(options["metadata"]),
                "--template-dir", str(options["template_dir"])]
     for item in options["install"]:
         command += ["--install", item]
@@ -105,7 +175,7 @@ def build_site_folder(folder: Path, db_path: Path, package: str, version_note: s
     os.chdir(db_path.parent)  # temporary_docker_directory resolves files against the cwd
     try:
         with open(options["metadata"]) as metadata, temporary_docker_directory(
-            files=[db_path.name], name="telegram-datasette", metadata=metadata,
+            files=[path.name for path in served_files(db_path)], name="telegram-datasette", metadata=metadata,
             extra_options=options["extra_options"], branch=None, template_dir=str(options["template_dir"]),
             plugins_dir=None, static=[], install=options["install"], spatialite=False,
             version_note=version_note, secret="not-a-secret-in-a-folder", port=8001,
@@ -140,7 +210,8 @@ def publish(target, db_path, package, version_note):
     from .workflow import annotate
 
     if target.startswith("folder:"):
-        folder = build_site_folder(Path(target[len("folder:"):]), db_path, package or package_source(), version_note)
+        with with_media_beside(db_path) as served:
+            folder = build_site_folder(Path(target[len("folder:"):]), served, package or package_source(), version_note)
         click.echo(f"published to {folder}")
         return
     if target not in TARGETS:
@@ -153,6 +224,8 @@ def publish(target, db_path, package, version_note):
     app = os.environ.get(app_variable)
     if not app:
         raise click.ClickException(f"{secret} is set but {app_variable} is not: name the {target} app to publish to")
-    command = publish_command(target, db_path, package or package_source(), app, version_note)
-    click.echo("$ " + " ".join(command))
-    sys.exit(subprocess.run(command).returncode)
+    with with_media_beside(db_path) as served:
+        command = publish_command(target, served, package or package_source(), app, version_note)
+        click.echo("$ " + " ".join(command))
+        status = subprocess.run(command).returncode
+    sys.exit(status)

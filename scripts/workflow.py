@@ -39,8 +39,9 @@ from pathlib import Path
 
 import click
 
-from .schema import archive_beside
-from .publish import SERVE_SETTINGS, TEMPLATES, site_metadata
+from .parquet import write_parquet
+from .schema import archive_beside, media_beside
+from .publish import PART_BYTES, SERVE_SETTINGS, TEMPLATES, file_parts, join_parts, site_metadata, split_file
 
 DATABASES = ("telegram.db", "archive.db")
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -63,6 +64,17 @@ KEPT_ROWS = {
         "fetches": (("id",), ("url", "sha256")),
         "bodies": (("sha256",), ()),
     },
+}
+
+
+# The media store (scripts/media.py): released in parts (media.db.001, ...), restored
+# from the release only (the site serves its files, not the database for restore), and
+# kept in `before` as a slim copy (no content): what `check` compares with. Every file
+# must stay, unchanged: its content must hash to its sha256.
+MEDIA = "media.db"
+KEPT_MEDIA = {
+    "files": (("sha256",), ("bytes",)),
+    "fetches": (("id",), ("item", "sha256")),
 }
 
 
@@ -234,6 +246,57 @@ def from_site(site_url: str, workdir: Path, timeout: float = 600.0) -> Attempt:
                    "the site has no archive.db)", {"telegram.db": target}, offers=("telegram.db",))
 
 
+def media_from_release_dir(release_dir: Path, workdir: Path) -> Attempt:
+    source = f"release folder {release_dir}"
+    parts = file_parts(release_dir, MEDIA) if release_dir.is_dir() else []
+    if not parts:
+        return Attempt(source, "found", f"no {MEDIA} parts in {release_dir}", offers=(MEDIA,))
+    join_parts(parts, workdir / MEDIA)
+    return Attempt(source, "found", f"joined {len(parts)} parts of {MEDIA}", {MEDIA: workdir / MEDIA},
+                   offers=(MEDIA,), got="copied")
+
+
+def media_from_github_release(repo: str, tag: str, workdir: Path) -> Attempt:
+    """media.db from the release's parts (none: a release from before the media store)."""
+    source = f"GitHub release {repo}@{tag}"
+    if shutil.which("gh") is None:
+        return Attempt(source, "error", "the GitHub CLI `gh` is not installed (or use --release-dir)", offers=(MEDIA,))
+    view = subprocess.run(["gh", "release", "view", tag, "--repo", repo, "--json", "assets", "--jq", ".assets[].name"],
+                          capture_output=True, text=True)
+    if view.returncode != 0:
+        message = (view.stderr or view.stdout).strip()
+        outcome = "absent" if "release not found" in message.lower() else "error"
+        return Attempt(source, outcome, f"gh release view: {message}", offers=(MEDIA,))
+    parts = sorted(a for a in view.stdout.split() if re.fullmatch(re.escape(MEDIA) + r"\.\d{3}", a))
+    if not parts:
+        return Attempt(source, "found", f"the release has no {MEDIA} parts", offers=(MEDIA,))
+    download = subprocess.run(["gh", "release", "download", tag, "--repo", repo, "--dir", str(workdir), "--clobber",
+                               "--pattern", f"{MEDIA}.*"], capture_output=True, text=True)
+    if download.returncode != 0:
+        return Attempt(source, "error", f"gh release download failed: {(download.stderr or download.stdout).strip()}",
+                       offers=(MEDIA,))
+    attempt = Attempt(source, "found", f"downloaded {len(parts)} parts of {MEDIA}", offers=(MEDIA,))
+    got = [p.name for p in file_parts(workdir, MEDIA)]
+    if got != parts:
+        attempt.damaged[MEDIA] = f"listed in {len(parts)} parts, but the download gave {len(got)}"
+    else:
+        attempt.files[MEDIA] = join_parts(file_parts(workdir, MEDIA), workdir / MEDIA)
+    return attempt
+
+
+def slim_copy(media_path: Path, target: Path) -> None:
+    """What `check` needs of the previous media.db: its files (without content) and downloads."""
+    target.unlink(missing_ok=True)
+    conn = sqlite3.connect(target)
+    try:
+        conn.execute("attach database ? as source", [f"file:{media_path}?mode=ro"])
+        with conn:
+            conn.execute("create table files as select sha256, bytes from source.files")
+            conn.execute("create table fetches as select id, item, sha256 from source.fetches")
+    finally:
+        conn.close()
+
+
 def verified(attempt: Attempt) -> Attempt:
     """Each file a source gave is checked on its own; a broken one is set aside in
     `damaged` and the others stay usable."""
@@ -321,6 +384,27 @@ def forget_crawl_positions(db_path: Path) -> int:
         conn.close()
 
 
+def restore_media(release_dir, release_repo, release_tag, tmp: Path, attempts: list) -> Attempt | None:
+    """media.db from the first release source that has it sound (None: none had it);
+    every attempt is added to `attempts`, for `unreadable`."""
+    sources = []
+    if release_dir:
+        sources.append(lambda w: media_from_release_dir(release_dir, w))
+    if release_repo:
+        sources.append(lambda w: media_from_github_release(release_repo, release_tag, w))
+    for index, fetch in enumerate(sources):
+        workdir = tmp / f"media{index}"
+        workdir.mkdir()
+        attempt = verified(fetch(workdir))
+        attempts.append(attempt)
+        click.echo(f"{attempt.source}: {MEDIA}: {attempt.outcome}: {attempt.detail}")
+        for name, why in attempt.damaged.items():
+            click.echo(f"{attempt.source}: {name} {why}")
+        if MEDIA in attempt.files:
+            return attempt
+    return None
+
+
 @click.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path("data"), show_default=True,
               help="Where the crawl will find telegram.db and archive.db.")
@@ -338,7 +422,7 @@ def forget_crawl_positions(db_path: Path) -> int:
 def restore(data_dir, before_dir, release_dir, release_repo, release_tag, site_url, full_backfill, allow_fresh):
     """Fetch the previous telegram.db and archive.db, each from the first source that has
     it sound: the release folder, the release, the site (telegram.db only)."""
-    existing = [data_dir / name for name in DATABASES if (data_dir / name).exists()]
+    existing = [data_dir / name for name in (*DATABASES, MEDIA) if (data_dir / name).exists()]
     if existing:
         raise click.ClickException(f"{existing[0]} already exists: restore only fills an empty data folder")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -367,6 +451,9 @@ def restore(data_dir, before_dir, release_dir, release_repo, release_tag, site_u
                 chosen.setdefault(name, attempt)
         blocked = {name: unreadable(name, attempts) for name in DATABASES if name not in chosen}
         blocked = {name: reasons for name, reasons in blocked.items() if reasons}
+        media = restore_media(release_dir, release_repo, release_tag, Path(tmp), attempts)
+        if media is None and not blocked and unreadable(MEDIA, attempts):  # else the run stops anyway
+            blocked[MEDIA] = unreadable(MEDIA, attempts)
         if blocked and not allow_fresh:
             reasons: dict[str, list[str]] = {}  # one reason may stand for both files
             for name, why in blocked.items():
@@ -384,6 +471,9 @@ def restore(data_dir, before_dir, release_dir, release_repo, release_tag, site_u
         for name, attempt in chosen.items():
             shutil.copyfile(attempt.files[name], before_dir / name)
             os.replace(attempt.files[name], data_dir / name)
+        if media is not None:
+            slim_copy(media.files[MEDIA], before_dir / MEDIA)
+            os.replace(media.files[MEDIA], data_dir / MEDIA)
     db_path, archive_path = data_dir / "telegram.db", data_dir / "archive.db"
     tried = "; ".join(f"{a.source}: {a.detail}" for a in attempts) or "no source was configured"
     if "telegram.db" not in chosen:
@@ -427,6 +517,7 @@ def restore(data_dir, before_dir, release_dir, release_repo, release_tag, site_u
         "attempts": [{"source": a.source, "outcome": a.outcome, "detail": a.detail,
                       **({"damaged": a.damaged} if a.damaged else {})} for a in attempts],
         "full_backfill": bool(full_backfill),
+        "media": media.source if media is not None else "fresh",
         "restored_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (before_dir / "restore.json").write_text(json.dumps(info, indent=2))
@@ -504,6 +595,37 @@ def smoke(db_path: Path) -> list[str]:
     return asyncio.run(fetch_all())
 
 
+def media_problems(db_path: Path, media_path: Path, before: Path | None) -> list[str]:
+    """What is wrong with the media store: files of the previous run lost or changed
+    (`before`: its slim copy), files whose content no longer hashes to their sha256, and
+    files telegram.db says are stored that media.db does not hold."""
+    import hashlib
+
+    problems = []
+    if before is not None and before.exists():
+        for table, (count, examples) in lost_rows(before, media_path, KEPT_MEDIA).items():
+            key, kept = KEPT_MEDIA[table]
+            problems.append(f"lost: {count} rows of {MEDIA} {table} that the previous run had "
+                            f"({', '.join(key + kept)}), e.g. {'; '.join(map(str, examples))}")
+    conn = sqlite3.connect(f"file:{media_path}?mode=ro", uri=True)
+    try:
+        changed = [sha for sha, content in conn.execute("select sha256, cast(content as blob) from files")
+                   if hashlib.sha256(content or b"").hexdigest() != sha]
+        conn.execute("attach database ? as telegram", [f"file:{db_path}?mode=ro"])
+        missing = [] if not _has_table(conn, "telegram", "media_files") else [r[0] for r in conn.execute(
+            "select item from telegram.media_files where status = 'stored' "
+            "and sha256 not in (select sha256 from main.files)")]
+    finally:
+        conn.close()
+    if changed:
+        problems.append(f"changed: {len(changed)} files of {MEDIA} no longer hash to their sha256, "
+                        f"e.g. {', '.join(changed[:3])}")
+    if missing:
+        problems.append(f"lost: {len(missing)} files telegram.db media_files says are stored are not in "
+                        f"{MEDIA}, e.g. {', '.join(missing[:3])}")
+    return problems
+
+
 @click.command()
 @click.option("--before", "before_dir", type=click.Path(path_type=Path), default=Path("before"), show_default=True,
               help="The folder `restore` filled with the previous databases.")
@@ -513,8 +635,9 @@ def smoke(db_path: Path) -> list[str]:
 def check(before_dir, db_path, archive_path, run_smoke):
     """Fail unless the databases are sound and hold everything the previous run had."""
     archive_path = archive_path or archive_beside(db_path)
+    media_path = media_beside(db_path)
     problems = []
-    for path in (db_path, archive_path):
+    for path in (db_path, archive_path, media_path):
         if path.exists():
             problems += [f"integrity: {p}" for p in one_line(integrity_problems(path))]
         elif path == db_path or (before_dir / path.name).exists():
@@ -525,7 +648,7 @@ def check(before_dir, db_path, archive_path, run_smoke):
         return (f"the previous {name} cannot be read ({previous}: {why}), so nothing can be checked "
                 f"against it; restore leaves only sound copies in {before_dir}: was it changed since?")
 
-    for name in DATABASES:
+    for name in (*DATABASES, MEDIA):
         previous = before_dir / name
         if previous.exists() and not is_sqlite(previous):
             problems.append(unreadable_previous(name, previous, "not an SQLite database"))
@@ -545,6 +668,11 @@ def check(before_dir, db_path, archive_path, run_smoke):
                     f"lost: {count} rows of {name} {table} that the previous run had "
                     f"({', '.join(key + kept)}), e.g. {'; '.join(map(str, examples))}"
                 )
+    if not problems and media_path.exists():
+        try:
+            problems += media_problems(db_path, media_path, before_dir / MEDIA)
+        except sqlite3.DatabaseError as error:
+            problems.append(f"{media_path} or the previous {MEDIA} cannot be read: {error}")
     if not problems and run_smoke:
         problems += [f"smoke: {p}" for p in smoke(db_path)]
     for problem in problems:
@@ -597,16 +725,24 @@ def write_csv(db_path: Path, table: str, out: Path) -> int:
 @click.option("--db", "db_path", type=click.Path(exists=True, path_type=Path), default=Path("telegram.db"), show_default=True)
 @click.option("--archive", "archive_path", type=click.Path(path_type=Path), default=None, help="The raw page archive  [default: archive.db beside --db]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("export"), show_default=True)
-def export(db_path, archive_path, out_dir):
-    """The release files: both databases, a gzipped CSV per public table, SHA256SUMS."""
+@click.option("--part-bytes", type=click.IntRange(min=1), default=PART_BYTES, show_default=True,
+              help="media.db goes into the release in parts of at most this size (GitHub's limit is 2 GiB).")
+def export(db_path, archive_path, out_dir, part_bytes):
+    """The release files: the databases (media.db in parts), a gzipped CSV and a Parquet file per
+    public table, SHA256SUMS."""
     archive_path = archive_path or archive_beside(db_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tables": {}}
     copy_database(db_path, out_dir / "telegram.db")
     if archive_path.exists():
         copy_database(archive_path, out_dir / "archive.db")
+    if media_beside(db_path).exists():
+        copy_database(media_beside(db_path), out_dir / MEDIA)
+        manifest[MEDIA] = [p.name for p in split_file(out_dir / MEDIA, out_dir, part_bytes)]
+        (out_dir / MEDIA).unlink()
     for table in public_tables(out_dir / "telegram.db"):
         manifest["tables"][table] = write_csv(out_dir / "telegram.db", table, out_dir / f"{table}.csv.gz")
+    write_parquet(out_dir / "telegram.db", out_dir, list(manifest["tables"]), site_metadata())  # <table>.parquet
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     files = sorted(p for p in out_dir.iterdir() if p.is_file() and p.name != "SHA256SUMS")
     (out_dir / "SHA256SUMS").write_text("".join(f"{sha256_file(p)}  {p.name}\n" for p in files))

@@ -147,9 +147,10 @@ def ds(published_db):
 
 def serve_command(db_path: Path, port: int) -> list[str]:
     """The published site's way: the database immutable, the project's options."""
-    from telegram_datasette.publish import METADATA, TEMPLATES, settings_args
+    from telegram_datasette.publish import METADATA, TEMPLATES, served_files, settings_args
 
-    return [str(Path(sys.executable).parent / "datasette"), "serve", "--immutable", str(db_path),
+    immutable = [part for path in served_files(db_path) for part in ("--immutable", str(path))]
+    return [str(Path(sys.executable).parent / "datasette"), "serve", *immutable,
             "--metadata", str(METADATA), "--template-dir", str(TEMPLATES), *settings_args(),
             "--host", "127.0.0.1", "--port", str(port)]
 

@@ -37,7 +37,10 @@ def count(db_path, sql="select count(*) from posts"):
 def test_a_second_crawl_of_the_same_files_says_another_is_running(tmp_path):
     fake = FakeTelegram([FakeChannel.demo("busychan", 400, seed=3)])
     with fake.serve() as url:
-        crawl = ["crawl", "--channel", "busychan", "--base-url", url, "--db", str(tmp_path / "telegram.db")]
+        # Pages only: at 4 requests a second, the media stage would hold the lock for minutes.
+        (tmp_path / "pages-only.yml").write_text("channels: [busychan]\nmedia_images: false\nfollow_forwards: 'off'\n")
+        crawl = ["crawl", "--channel", "busychan", "--base-url", url, "--db", str(tmp_path / "telegram.db"),
+                 "--config", str(tmp_path / "pages-only.yml")]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         first = subprocess.Popen([*COMMAND, *crawl, "--requests-per-second", "4"], cwd=tmp_path, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -57,7 +60,7 @@ def test_a_second_crawl_of_the_same_files_says_another_is_running(tmp_path):
     # the lock went with the first process: a third crawl runs
     with fake.serve() as url:
         third = run("crawl", "--channel", "busychan", "--base-url", url, "--requests-per-second", "0",
-                    "--db", str(tmp_path / "telegram.db"), cwd=tmp_path)
+                    "--db", str(tmp_path / "telegram.db"), "--config", str(tmp_path / "pages-only.yml"), cwd=tmp_path)
     assert third.returncode == 0, third.stderr
 
 

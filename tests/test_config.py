@@ -104,7 +104,22 @@ def test_accepted_values(tmp_path):
     )))
     assert config == {"channels": ["demo_mfa"], "base_url": "http://127.0.0.1:8080", "requests_per_second": 0.0,
                       "refresh_days": 0.5, "timeout_seconds": 2.5, "max_retries": 0,
-                      "request_deadline_seconds": 0.5, "max_page_bytes": 1000}
+                      "request_deadline_seconds": 0.5, "max_page_bytes": 1000,
+                      **{k: v for k, v in DEFAULTS.items() if k.startswith(("media_", "follow_"))}}
+
+
+def test_following_forwards_settings(tmp_path):
+    config = load_config(write(tmp_path, (
+        "channels: [demo_mfa, demo_embassy]\nfollow_forwards: off\nfollow_requests_per_run: 0\n"
+        "follow_forwards_by_channel:\n  demo_embassy: channels\n")))
+    assert (config["follow_forwards"], config["follow_requests_per_run"]) == ("off", 0)
+    assert config["follow_forwards_by_channel"] == {"demo_embassy": "channels"}
+    assert load_config(None)["follow_forwards"] == "originals"
+    for bad, message in (("follow_forwards: all\n", "follow_forwards: expected one of off, originals, channels"),
+                         ("follow_requests_per_run: -1\n", "follow_requests_per_run: expected a whole number >= 0"),
+                         ("follow_forwards_by_channel:\n  demo_embassy: everything\n",
+                          "follow_forwards_by_channel: expected a mapping of channel name to off, originals or channels")):
+        assert message in config_error(write(tmp_path, "channels: [demo_mfa]\n" + bad)), bad
 
 
 def test_hostile_server_limits_default_to_a_minute_and_5_mb():

@@ -46,8 +46,9 @@ def errors(output: str) -> list[str]:
 
 
 def data_files(runner: Runner) -> set[str]:
+    """telegram.db and archive.db restored (media.db, restored on its own, is tested in test_workflow)."""
     data = runner.work / "data"
-    return {p.name for p in data.iterdir() if p.name.endswith(".db")} if data.exists() else set()
+    return {p.name for p in data.iterdir() if p.name.endswith(".db") and p.name != "media.db"} if data.exists() else set()
 
 
 def restore_info(runner: Runner) -> dict:

@@ -63,6 +63,7 @@ def tour_paths(db_path: Path) -> list[str]:
     replying = one(db_path, "select post from posts where reply_to_post in (select post from posts) limit 1")
     word = one(db_path, "select hashtag from hashtags group by hashtag order by count(*) desc limit 1")
     paths = ["/", "/telegram", "/telegram/posts", f"/telegram/channels/{channel}",
+             f"/-/dashboards/channel?channel={channel}",
              f"/telegram/posts?channel={channel}&_facet=kind", "/telegram/media", "/telegram/places",
              "/telegram/search", "/telegram/posts_per_month", "/telegram/most_viewed", "/telegram/forward_sources"]
     for key in filter(None, [post, replying]):
@@ -95,7 +96,7 @@ def test_every_page_of_the_tour(request, chromium, site, size):
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         for number, path in enumerate(tour_paths(db_path)):
-            response = page.goto(base + path, wait_until="networkidle" if "/-/search" in path or "places" in path else "load")
+            response = page.goto(base + path, wait_until="networkidle" if "/-/" in path or "places" in path else "load")
             assert response.status == 200, path
             scroll = page.evaluate("document.documentElement.scrollWidth")
             assert scroll <= width, f"{path}: {scroll} px wide on a {width} px screen"

@@ -92,6 +92,7 @@ class Runner:
             refresh_days: 100000
             timeout_seconds: 10
             max_retries: 1
+            media_requests_per_second: 0
         """))
         bin_dir = tmp / "bin"
         if not bin_dir.exists():
@@ -240,6 +241,7 @@ def test_first_run_starts_fresh_and_publishes_release_and_site(first_run):
     dockerfile = (site / "Dockerfile").read_text()
     assert f"https://github.com/{REPO}/archive/0123456789abcdef.tar.gz" in dockerfile  # the project, installed
     assert not (site / "plugins").exists() and not (site / "scripts").exists()
+    assert (site / "media.db").exists() and not list(site.glob("media.db.*"))
     assert (site / "metadata.json").exists() and "datasette serve" in dockerfile
     summary = runner.summary.read_text()
     assert "started fresh" in summary and "| alpha | 45 | 45 |" in summary
@@ -326,6 +328,75 @@ def test_a_run_that_lost_rows_fails_the_check_and_leaves_the_release_untouched(f
     assert "rows of telegram.db post_versions" in output and "('alpha', " in output
     assert set(runner.outputs) == {"restore", "crawl", "check", "summary"}
     assert digests(release) == release_before and digests(tmp_path / "site") == site_before
+
+
+# ---------------------------------------------------------------- the media store across runs
+
+
+def media_files(path: Path) -> dict[str, bytes]:
+    return dict(rows(path, "select sha256, content from files"))
+
+
+def joined_media(release: Path, tmp: Path) -> Path:
+    target = tmp / "joined-media.db"
+    target.write_bytes(b"".join(p.read_bytes() for p in sorted(release.glob("media.db.[0-9][0-9][0-9]"))))
+    return target
+
+
+def test_the_media_store_travels_in_the_release_and_the_site(first_run, tmp_path):
+    tmp, fake, _ = first_run
+    release = release_dir(tmp)
+    assert (release / "media.db.001").exists() and not (release / "media.db").exists()
+    first = media_files(joined_media(release, tmp_path))
+    assert len(first) > 10
+    assert set(media_files(tmp / "site" / "media.db")) == set(first)  # the site serves them
+    assert "-i media.db" in (tmp / "site" / "Dockerfile").read_text()
+    stored = rows(release / "telegram.db", "select sha256 from media_files where status = 'stored'")
+    assert {r[0] for r in stored} == set(first)
+
+    continue_from(first_run, tmp_path)
+    added = fake.add_posts("beta", 3, kinds=["photo"])
+    try:
+        with fake.serve() as url:
+            runner = Runner(tmp_path, url, "media2")
+            failed = runner.play()
+    finally:
+        fake.delete_post("beta", added[0].id), fake.delete_post("beta", added[1].id), fake.delete_post("beta", added[2].id)
+    assert failed is None, runner.output(failed)
+    assert "media.db: found: downloaded 1 parts of media.db" in runner.output("restore")
+    assert "media: 3 stored" in runner.output("crawl")  # only the new posts' photos
+    second = media_files(joined_media(release_dir(tmp_path), tmp_path))
+    assert first.items() <= second.items() and len(second) == len(first) + 3
+
+
+LOSE_A_FILE = """python - <<'EOF'
+import sqlite3
+db = sqlite3.connect("data/media.db")
+with db:
+    db.execute("delete from files where sha256 = (select min(sha256) from files)")
+EOF"""
+CHANGE_A_FILE = """python - <<'EOF'
+import sqlite3
+db = sqlite3.connect("data/media.db")
+with db:
+    db.execute("update files set content = content || x'00' where sha256 = (select min(sha256) from files)")
+EOF"""
+
+
+@pytest.mark.parametrize("script, message", [
+    (LOSE_A_FILE, "lost: 1 rows of media.db files that the previous run had"),
+    (CHANGE_A_FILE, "changed: 1 files of media.db no longer hash to their sha256"),
+])
+def test_check_fails_a_run_that_lost_or_changed_a_stored_file(first_run, tmp_path, script, message):
+    _, fake, _ = first_run
+    release = continue_from(first_run, tmp_path)
+    release_before = digests(release)
+    with fake.serve() as url:
+        runner = Runner(tmp_path, url, "media-lossy")
+        failed = runner.play(replace={"crawl": script})
+    assert failed == "check"
+    assert f"::error title=Check failed::{message}" in runner.output("check")
+    assert digests(release) == release_before
 
 
 def test_a_truncated_archive_in_the_release_stops_the_run_and_allow_fresh_keeps_telegram_db(
