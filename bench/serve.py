@@ -158,12 +158,19 @@ def build_database(path: Path, n_posts: int) -> None:
 
 def ensure_indexes(path: Path) -> None:
     """A cached database built before an index joined telegram_datasette.schema.INDEXES
-    gets it now (a new index comes with a migration when the project opens a database)."""
+    gets it now, and the migrations since it was built (as the project's own commands
+    would apply them when they open it), in rollback-journal mode as before."""
     import sqlite_utils
 
-    from telegram_datasette.schema import INDEXES
+    from telegram_datasette.schema import INDEXES, migrations, open_db
 
     db = sqlite_utils.Database(path)
+    if migrations.pending(db):
+        db.close()
+        print("  applying the schema's new migrations to the cached database", flush=True)
+        open_db(path).close()
+        db = sqlite_utils.Database(path)
+        db.execute("pragma journal_mode = delete")
     names = "select name from sqlite_master where type = 'index'"
     before = {r[0] for r in db.execute(names)}
     for table, columns in INDEXES:

@@ -141,7 +141,25 @@ def crawl_command(config_path, channels, base_url, requests_per_second, refresh_
         names = in_shard(names, *shard)
         click.echo(f"shard {shard[0]}/{shard[1]}: {len(names)} channels", err=True)
     db, adb = open_real(db_path, archive_path)
-    sys.exit(run_crawl(names, db, adb, config, echo=lambda line: click.echo(line, err=True)))
+    sys.exit(run_crawl(names, db, adb, config, echo=lambda line: click.echo(line, err=True), shard=bool(shard)))
+
+
+@cli.command("follow")
+@crawl_options
+def follow_command(config_path, channels, base_url, requests_per_second, refresh_days, db_path, archive_path):
+    """Follow the forwards of the configured channels (one hop; see channels.yml), then
+    derive and store media. `crawl` does this itself; the sharded update runs it once
+    after `merge`. Originals that could not be fetched are tried again next run."""
+    from .crawl import follow_forwards
+    from .derive import derive
+    from .media import run_media
+
+    names, config = settings(config_path, channels, base_url, requests_per_second, refresh_days)
+    db, adb = open_real(db_path, archive_path)
+    _, followed = follow_forwards(names, db, adb, config)
+    click.echo(followed.line(), err=True)
+    derive(db)
+    run_media(db, config, echo=lambda line: click.echo(line, err=True))
 
 
 def build_or_demo(names, config, db_path, archive_path) -> tuple[int, Path]:

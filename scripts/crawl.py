@@ -392,7 +392,7 @@ def follow_forwards(channels: list[str], db: sqlite_utils.Database, adb: sqlite_
 
 
 def run_crawl(channels: list[str], db: sqlite_utils.Database, adb: sqlite_utils.Database, config: dict,
-              echo=print) -> int:
+              echo=print, shard: bool = False) -> int:
     """The crawl as `crawl` and `build` run it: progress, a summary table, the derive
     step, the media stage (media.db beside telegram.db), and an honest exit status (1
     when any channel could not be read in full, after storing all the others)."""
@@ -400,13 +400,22 @@ def run_crawl(channels: list[str], db: sqlite_utils.Database, adb: sqlite_utils.
     from .media import run_media
     from .progress import CrawlProgress, summary_table
 
+    last_fetch = db.execute("select coalesce(max(id), 0) from fetches").fetchone()[0]
     with CrawlProgress() as progress:
         results = crawl(channels, db, adb, config, report=progress.report)
-        sources, followed = follow_forwards(channels, db, adb, config, report=progress.report)
+        # A shard does not follow forwards: two shards would fetch the same sources, and the
+        # merge takes each channel from one shard. The merge job follows them once (`follow`).
+        sources, followed = ([], None) if shard else follow_forwards(channels, db, adb, config, report=progress.report)
     progress.console.print(summary_table(results + sources))
-    echo(followed.line())
+    echo(followed.line() if followed else "forwards: followed after the merge, not in a shard")
     derive(db)
-    run_media(db, config, echo=echo)  # media.db beside telegram.db (scripts/media.py)
+    # media.db beside telegram.db (scripts/media.py). A shard downloads only the files of
+    # the channels it crawled or reached this run: the other shards see to theirs.
+    scope = None
+    if shard:
+        scope = {c.lower() for c in channels} | {r[0].lower() for r in db.execute(
+            "select distinct channel from fetches where id > ? and channel is not null", [last_fetch])}
+    run_media(db, config, echo=echo, channels=scope)
     bad = [r for r in results if r.error or r.incomplete]
     for result in bad:
         if result.error:

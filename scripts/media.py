@@ -93,8 +93,9 @@ class Candidate:
         return self.kind in IMAGE_FILES
 
 
-def media_candidates(db: sqlite_utils.Database) -> list[Candidate]:
-    """Every file the dataset shows, newest posts first, with what became of it so far."""
+def media_candidates(db: sqlite_utils.Database, channels: set[str] | None = None) -> list[Candidate]:
+    """Every file the dataset shows (of these channels, lower-case, when given), newest
+    posts first, with what became of it so far."""
     sql = CANDIDATES_SQL.format(
         thumbnailed=", ".join(f"'{k}'" for k in sorted(THUMBNAILED)),
         **{role: media_item_sql(role, "c.channel", "c.post", "c.position")
@@ -103,6 +104,8 @@ def media_candidates(db: sqlite_utils.Database) -> list[Candidate]:
     for row in db.query(sql):
         if row["role"] == "file" and row["kind"] not in IMAGE_FILES | AV_FILES | {"sticker"}:
             continue  # documents, polls, locations, contacts: no file on the CDN
+        if channels is not None and (row["channel"] or "").lower() not in channels:
+            continue
         found.append(Candidate(
             item=media_item(row["role"], row["channel"], row["post"], row["position"]),
             channel=row["channel"], post=row["post"], position=row["position"], role=row["role"],
@@ -302,13 +305,13 @@ def make_fetcher(config: dict) -> Fetcher:
 
 
 def store_media(db: sqlite_utils.Database, mdb: sqlite_utils.Database, config: dict,
-                fetcher: Fetcher | None = None) -> MediaResult:
+                fetcher: Fetcher | None = None, channels: set[str] | None = None) -> MediaResult:
     """The media stage: download what is wanted into `mdb` (media.db), record every outcome."""
     result = MediaResult()
     own = fetcher is None
     fetcher = fetcher or make_fetcher(config)
     try:
-        for done in fetch_media(media_candidates(db), fetcher, config, result):
+        for done in fetch_media(media_candidates(db, channels), fetcher, config, result):
             if save_media(db, mdb, done):
                 result.new_files += 1
             result.counts[done.status] = result.counts.get(done.status, 0) + 1
@@ -322,8 +325,10 @@ def store_media(db: sqlite_utils.Database, mdb: sqlite_utils.Database, config: d
     return result
 
 
-def run_media(db: sqlite_utils.Database, config: dict, echo=print) -> MediaResult | None:
-    """The stage as `crawl` and `build` run it: media.db beside telegram.db, one summary line."""
+def run_media(db: sqlite_utils.Database, config: dict, echo=print,
+              channels: set[str] | None = None) -> MediaResult | None:
+    """The stage as `crawl` and `build` run it: media.db beside telegram.db, one summary
+    line. `channels` (lower-case) limits it to those channels' files: a shard's own."""
     from .schema import media_beside, open_media
 
     path = database_path(db)
@@ -331,7 +336,7 @@ def run_media(db: sqlite_utils.Database, config: dict, echo=print) -> MediaResul
         return None
     mdb = open_media(media_beside(path))
     try:
-        result = store_media(db, mdb, config)
+        result = store_media(db, mdb, config, channels=channels)
     finally:
         mdb.close()
     echo(result.line())

@@ -186,3 +186,34 @@ def test_what_the_crawler_would_request_for_the_real_captures(tmp_path, real_pag
     assert private >= 1 and all(t.channel for t in targets)
     urls = [page_url("https://t.me", t.channel, t.id + 1) for t in targets]
     assert all(u.startswith("https://t.me/s/") and "?before=" in u for u in urls) and len(set(urls)) == len(urls)
+
+
+def test_shards_leave_forwards_to_one_follow_after_the_merge(tmp_path, served):
+    """A shard does not follow forwards (two shards would fetch the same sources, and the
+    merge takes each channel from one shard); `follow`, run once after the merge, does."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from telegram_datasette.crawl import run_crawl
+
+    _, url = served
+    db, adb = open_db(tmp_path / "telegram.db"), open_archive(tmp_path / "archive.db")
+    settings = config(url, media_images=False)
+    lines = []
+    assert run_crawl(CONFIGURED, db, adb, settings, echo=lines.append, shard=True) == 0
+    assert "forwards: followed after the merge, not in a shard" in lines
+    assert db["follows"].count == 0
+    db.close()
+    adb.close()
+    (tmp_path / "channels.yml").write_text(f"channels: [{', '.join(CONFIGURED)}]\nmedia_images: false\n")
+    done = subprocess.run([sys.executable, "-m", "telegram_datasette", "follow", "--base-url", url,
+                           "--requests-per-second", "0", "--db", str(tmp_path / "telegram.db")],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "forwards: followed 45 of 45 linked posts" in done.stderr
+    db = open_db(tmp_path / "telegram.db")
+    assert db.execute("select count(*) from follows where status = 'archived'").fetchone()[0] > 0
+    assert db.execute("select role from channels where username = 'demo_culture_no'").fetchone()[0] == "source"

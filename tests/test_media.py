@@ -303,3 +303,26 @@ def test_the_media_table_and_the_channel_show_the_stored_copies(stored_site, chr
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
     assert not [r for r in requests if r.startswith(cdn)]  # nothing from the CDN
     page.close()
+
+
+def test_a_shard_downloads_only_the_files_of_its_own_channels(tmp_path):
+    """Every shard starts from the whole previous release: its media stage must not fetch
+    the other shards' pending files (scripts/crawl.run_crawl with shard=True)."""
+    from telegram_datasette.media import media_candidates
+
+    fake = FakeTelegram([FakeChannel.demo("shard_a", 20, seed=4), FakeChannel.demo("shard_b", 20, seed=5)])
+    with fake.serve() as url:
+        db, mdb, _ = crawl_and_store(tmp_path, url, ["shard_a", "shard_b"], media_images=False)
+        everything = media_candidates(db)
+        mine = media_candidates(db, {"shard_a"})
+        assert {c.channel for c in everything} == {"shard_a", "shard_b"}
+        assert mine and {c.channel for c in mine} == {"shard_a"}
+        assert len(mine) == sum(c.channel == "shard_a" for c in everything)
+        # the shard's run: its channel's files, none of the other's
+        from telegram_datasette.crawl import run_crawl
+        from telegram_datasette.schema import open_archive
+
+        run_crawl(["shard_a"], db, open_archive(tmp_path / "archive.db"), settings(url, follow_forwards="off"),
+                  echo=lambda line: None, shard=True)
+    stored = {r[0] for r in db.execute("select distinct channel from media_files where status = 'stored'")}
+    assert stored == {"shard_a"}
