@@ -209,7 +209,7 @@ async def test_the_map_goes_at_the_top_of_places(ds, path):
     html = (await ds.client.get(f"/telegram/{path}")).text
     assert MAP_JS in html and 'window.DATASETTE_CLUSTER_MAP_CONTAINER = "#telegram-map";' in html
     container = html.index('<div id="telegram-map"')
-    assert html.index("metadata-description") < container < html.index("column-descriptions")
+    assert html.index("metadata-description") < container < html.index('<details class="tg-column-descriptions"')
     assert container < html.index('class="filters"') < html.index('class="rows-and-columns"')
 
 
