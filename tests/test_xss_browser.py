@@ -35,6 +35,12 @@ PAGES = [
     "/-/search?q=Plain",
     "/-/search?q=Forwarded",
     "/telegram/places",
+    "/telegram/forwards",
+    "/telegram/follows",
+    "/telegram/amplification_lag",
+    "/telegram/channel_network",
+    "/telegram/media_files",
+    "/-/dashboards/channel?channel=TestEmb",
 ]
 
 INSPECT = """() => {
@@ -62,7 +68,7 @@ def open_page(chromium, url, dialogs):
     # Only the local server: map tiles and CDN thumbnails are not fetched.
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url.split("/", 3)[0] + "//" + url.split("/", 3)[2]) else route.abort())
     # Pages that fetch their content with JavaScript (search-all, the map) need the network idle.
-    page.goto(url, wait_until="networkidle" if ("/-/search" in url or "places" in url) else "load")
+    page.goto(url, wait_until="networkidle" if ("/-/" in url or "places" in url) else "load")
     return page
 
 
