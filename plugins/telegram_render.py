@@ -526,12 +526,38 @@ COLUMN_RENDERERS = {
 }
 
 
+def _query_post_cell(row, value, column, database, datasette):
+    """In a query's results: a post key links to the post's page; an original only when
+    the row says it is archived (the forwards view's status, or its date)."""
+    if column == "original":
+        status = _value(row, "original_status")
+        archived = status in ("archived", "deleted") if status is not None else _value(row, "original_date") is not None
+        return _post_key_cell(row, value, column, database, datasette, archived=archived)
+    return _post_key_cell(row, value, column, database, datasette)
+
+
+def _query_id_cell(row, value, column, database, datasette):
+    """In a query's results: a post id links to the post's page when the row is plainly a
+    post's (its url is t.me/<channel>/<id>)."""
+    channel = _value(row, "channel")
+    url = tme_post_url(channel, value) if isinstance(value, int) else None
+    if url is None or _value(row, "url") != url:
+        return None
+    return Markup('<a href="{}">{}</a>').format(row_path(datasette, database, channel, value), value)
+
+
+# Columns of a query's results (canned queries, SQL): post keys and ids link to post pages.
+QUERY_RENDERERS = {"post": _query_post_cell, "original": _query_post_cell,
+                   "id": _query_id_cell, "post_id": _query_id_cell}
+
+
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
     render = RENDERERS.get((table, column))
     if render is None:
-        if table is None:  # a query's results are shown as Datasette shows them
-            return None
+        if table is None:  # a query's results: Datasette's, but for links to post pages
+            render = QUERY_RENDERERS.get(column)
+            return render(row, value, column, database, datasette) if render else None
         render = COLUMN_RENDERERS.get(column)
         if render is None:
             return None

@@ -96,3 +96,18 @@ async def test_old_post_addresses_redirect_to_the_new_ones(ds):
         assert (await ds.client.get(new)).status_code == 200
     assert (await ds.client.get("/telegram/posts/TestEmb,999")).status_code == 301
     assert (await ds.client.get("/telegram/posts/TestEmb~2F999")).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_canned_query_results_link_to_post_pages(ds):
+    """A query's post keys and post ids (when the row's url is the post's) link to the
+    post's page; an original only when it is archived."""
+    viewed = (await ds.client.get("/telegram/most_viewed?channel=TestEmb")).text
+    assert '<a href="/telegram/posts/TestEmb~2F1">1</a>' in viewed
+    lag = (await ds.client.get("/telegram/amplification_lag")).text
+    assert '<a href="/telegram/posts/TestEmb~2F3">3</a>' in lag  # post_id, with its url
+    assert '<a href="/telegram/posts/SourceMFA~2F77">SourceMFA/77</a>' in lag  # the archived original
+    own = (await ds.client.get("/telegram/own_posts?channel=TestEmb")).text
+    assert '<a href="/telegram/posts/TestEmb~2F2">TestEmb/2</a>' in own
+    sql = (await ds.client.get("/telegram?sql=select+1+as+id,+'TestEmb'+as+channel,+'x'+as+url")).text
+    assert "/telegram/posts/TestEmb~2F1" not in sql  # not a post's row: no link
