@@ -203,6 +203,8 @@ def register_routes():
 
 async def old_post_url(datasette, request):
     args = request.url_vars
-    path = datasette.urls.row(args["database"], "posts", f"{args['channel']}~2F{args['id']}")
+    from .telegram_render import row_path
+
+    path = row_path(datasette, args["database"], args["channel"], args["id"])
     query = f"?{request.query_string}" if request.query_string else ""
     return Response.redirect(f"{path}{args['format'] or ''}{query}", status=301)

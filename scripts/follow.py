@@ -177,7 +177,6 @@ def follow(db: sqlite_utils.Database, crawler_for, channels: list[str], budget: 
             break
         crawler = crawler_for(target.channel)
         url = page_url(crawler.base_url, target.channel, target.id + 1)
-        posts_before = db.execute("select count(*) from posts").fetchone()[0]
         result.requests += 1
         try:
             page = crawler.fetch_page(url, first=True)
@@ -191,7 +190,7 @@ def follow(db: sqlite_utils.Database, crawler_for, channels: list[str], budget: 
             record(db, target, "failed", str(error), None)
             result.failed += 1
             continue
-        result.posts_gained += db.execute("select count(*) from posts").fetchone()[0] - posts_before
+        result.posts_gained += crawler.result.new  # the page's posts new to the dataset (a fresh crawler each)
         shown = {(p.channel.lower(), p.id) for p in page.posts}
         span = covered_ids(url, page) or (target.id, target.id)
         fetch_id = db.execute("select max(id) from fetches").fetchone()[0]

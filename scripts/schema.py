@@ -533,14 +533,19 @@ def writing(db_path: Path):
         yield
 
 
-def open_db(path: Path | str) -> sqlite_utils.Database:
-    """telegram.db, created or upgraded to the current schema."""
+def opened(path: Path | str, migration_set: Migrations) -> sqlite_utils.Database:
+    """A database file, created or upgraded by its migrations, in WAL mode (readers, such
+    as a running Datasette, are not blocked while a crawl writes)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = sqlite_utils.Database(path)
-    # WAL keeps readers (a running Datasette) unblocked while a crawl writes.
     db.enable_wal()
-    migrations.apply(db)
+    migration_set.apply(db)
     return db
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """telegram.db, created or upgraded to the current schema."""
+    return opened(path, migrations)
 
 
 # --- archive.db ----------------------------------------------------------------------
@@ -588,11 +593,7 @@ def a003_body_parts(adb):
 
 def open_archive(path: Path | str) -> sqlite_utils.Database:
     """archive.db, created or upgraded."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    adb = sqlite_utils.Database(path)
-    adb.enable_wal()
-    archive_migrations.apply(adb)
-    return adb
+    return opened(path, archive_migrations)
 
 
 # --- media.db ------------------------------------------------------------------------
@@ -621,8 +622,4 @@ def d001_files(mdb):
 
 def open_media(path: Path | str) -> sqlite_utils.Database:
     """media.db, created or upgraded."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    mdb = sqlite_utils.Database(path)
-    mdb.enable_wal()
-    media_migrations.apply(mdb)
-    return mdb
+    return opened(path, media_migrations)
